@@ -1,0 +1,95 @@
+"""The bot: wires the core services together, loads the cogs, resumes jobs, syncs commands."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+
+import discord
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.db import Database
+from bot.db.meta import get_meta, set_meta
+from bot.jobs.runner import JobRunner, RunnerConfig
+from bot.jobs.service import JobService
+from bot.jobs.store import JobStore
+from bot.providers.base import ImageProvider
+from bot.publisher import DiscordPublisher
+from bot.tree import BotTree
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = ("cogs.imagine",)
+COMMANDS_HASH_KEY = "global_commands_hash"
+
+
+def runner_config(settings: Settings) -> RunnerConfig:
+    return RunnerConfig(
+        deadline_seconds=settings.job_deadline_seconds,
+        max_active=settings.max_active_jobs,
+        poll_min_interval=settings.poll_min_interval_seconds,
+        poll_max_interval=settings.poll_max_interval_seconds,
+        status_edit_min_interval=settings.status_edit_min_interval_seconds,
+    )
+
+
+class ImageBot(commands.Bot):
+    """commands.Bot with the job services attached. Everything it uses is built outside and passed in."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        providers: Mapping[str, ImageProvider],
+        *,
+        force_sync: bool = False,
+        **options: object,
+    ) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = False  # not needed: slash commands and mentions carry their content
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=BotTree,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            **options,  # type: ignore[arg-type]
+        )
+        self.settings = settings
+        self.db = db
+        self.providers = providers
+        self.force_sync = force_sync
+        self.store = JobStore(db)
+        self.runner = JobRunner(self.store, providers, DiscordPublisher(self), runner_config(settings))
+        self.jobs = JobService(db, self.store, self.runner, provider_for=self._provider_for)
+
+    def _provider_for(self, model: str) -> str | None:
+        return "hub" if "hub" in self.providers else None
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        await self.sync_commands()
+        await self.runner.start()
+
+    async def sync_commands(self) -> None:
+        """Dev guild: sync on every start (instant). Global: only when the commands changed, or when forced."""
+        if self.settings.dev_guild_id:
+            guild = discord.Object(self.settings.dev_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d command(s) to dev guild %d", len(synced), self.settings.dev_guild_id)
+            return
+        payload = json.dumps([c.to_dict(self.tree) for c in self.tree.get_commands()], sort_keys=True)
+        digest = hashlib.sha256(payload.encode()).hexdigest()
+        if self.force_sync or digest != await get_meta(self.db, COMMANDS_HASH_KEY):
+            synced = await self.tree.sync()
+            await set_meta(self.db, COMMANDS_HASH_KEY, digest)
+            log.info("synced %d global command(s); Discord may take a while to show changes", len(synced))
+
+    async def close(self) -> None:
+        await self.runner.close()
+        await super().close()

@@ -1,0 +1,79 @@
+"""Settings, read from the environment and `.env` when `Settings()` is built (never at import time)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.providers.catalog import TEXT_TO_IMAGE_MODELS
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Every setting the bot reads. Environment names are the upper-case field names."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
+
+    discord_token: SecretStr
+    mountsea_api_key: SecretStr
+    mountsea_base_url: str = "https://api.mountsea.ai"
+    database_path: Path = Path("data/bot.db")
+    dev_guild_id: int | None = None
+    log_level: str = "INFO"
+
+    default_model: str = "nano-banana"
+    job_deadline_seconds: PositiveFloat = 600.0
+    max_active_jobs: Annotated[int, Field(ge=1, le=10_000)] = 50
+    poll_min_interval_seconds: PositiveFloat = 0.75
+    poll_max_interval_seconds: PositiveFloat = 15.0
+    http_timeout_seconds: PositiveFloat = 30.0
+    provider_max_retries: Annotated[int, Field(ge=0, le=10)] = 4
+    provider_retry_base_seconds: PositiveFloat = 1.0
+    status_edit_min_interval_seconds: Annotated[float, Field(ge=0)] = 2.0
+
+    @field_validator("discord_token", "mountsea_api_key")
+    @classmethod
+    def _not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return upper
+
+    @field_validator("default_model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in TEXT_TO_IMAGE_MODELS:
+            raise ValueError(f"must be one of {', '.join(TEXT_TO_IMAGE_MODELS)}")
+        return value
+
+    @field_validator("mountsea_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """One line naming each bad setting by its environment name, never echoing its value."""
+    parts: list[str] = []
+    for item in error.errors():
+        name = str(item["loc"][0]).upper() if item["loc"] else "settings"
+        if item["type"] == "missing":
+            parts.append(f"{name} is required")
+        else:
+            parts.append(f"{name} {item['msg'].removeprefix('Value error, ')}")
+    return "Configuration error: " + "; ".join(parts) + " (set it in .env or the environment)"

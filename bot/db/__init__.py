@@ -1,0 +1,5 @@
+"""SQLite access: one connection, WAL, numbered migrations."""
+
+from bot.db.database import Database
+
+__all__ = ["Database"]

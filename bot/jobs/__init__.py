@@ -1,0 +1,1 @@
+"""Jobs: persisted rows, the service that creates them and the runner that drives them."""

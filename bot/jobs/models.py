@@ -1,0 +1,77 @@
+"""The job row and its states."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiosqlite
+
+
+class JobState(enum.StrEnum):
+    """queued -> submitted -> running -> succeeded | failed | timed_out | cancelled."""
+
+    QUEUED = "queued"
+    SUBMITTED = "submitted"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.TIMED_OUT, JobState.CANCELLED)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One generate or edit request, as stored."""
+
+    id: int
+    kind: str
+    state: JobState
+    provider: str
+    model: str
+    params: dict[str, Any]
+    prompt: str
+    duration_key: str
+    user_id: int
+    guild_id: int | None
+    channel_id: int
+    upload_limit: int
+    status_message_id: int | None
+    provider_task_id: str | None
+    submit_started_at: float | None
+    submitted_at: float | None
+    deadline_at: float | None
+    finished_at: float | None
+    duration_ms: int | None
+    result_urls: tuple[str, ...]
+    error_code: str | None
+    error_message: str | None
+    delivery_started_at: float | None
+    delivered_at: float | None
+    result_message_id: int | None
+    delivery_error: str | None
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: aiosqlite.Row) -> Job:
+        data = dict(row)
+        data["state"] = JobState(data["state"])
+        data["params"] = json.loads(data["params"])
+        data["result_urls"] = tuple(json.loads(data["result_urls"] or "[]"))
+        return cls(**data)
+
+    @property
+    def seed(self) -> int | None:
+        seed = self.params.get("seed")
+        return seed if isinstance(seed, int) else None
+
+    @property
+    def count(self) -> int:
+        count = self.params.get("num_images", 1)
+        return count if isinstance(count, int) else 1

@@ -1,0 +1,354 @@
+"""Drives jobs from their rows: submit, poll adaptively under a deadline, download, deliver once.
+
+Every step is recorded before the next begins, so `start()` after a crash or restart resumes each
+undelivered job where it stood: submitted jobs are polled again (never resubmitted), finished ones are
+delivered, and a delivery that may already have happened is looked up before posting again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+from bot.jobs.delivery import DeliveryError, Phase, Publisher, StatusUpdate
+from bot.jobs.models import Job, JobState
+from bot.jobs.schedule import DurationStats, poll_offsets
+from bot.jobs.store import JobStore
+from bot.media import ImageError, OutputImage, fit_image, per_file_budget
+from bot.providers.base import (
+    ImageProvider,
+    ProviderAuthError,
+    ProviderError,
+    ProviderUnavailable,
+    SubmitOutcomeUnknown,
+    TaskState,
+    TaskStatus,
+)
+from bot.providers.catalog import MODELS
+from bot.rendering import text
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+DEFAULT_PRIOR_SECONDS = 30.0
+MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+
+_FINAL_STATES = {
+    TaskState.FAILED: JobState.FAILED,
+    TaskState.TIMEOUT: JobState.TIMED_OUT,
+    TaskState.CANCELLED: JobState.CANCELLED,
+}
+
+
+@dataclass(frozen=True)
+class RunnerConfig:
+    """Timing and concurrency knobs (tests set them near zero)."""
+
+    deadline_seconds: float = 600.0
+    max_active: int = 50
+    poll_min_interval: float = 0.75
+    poll_max_interval: float = 15.0
+    status_edit_min_interval: float = 2.0
+    delivery_retries: int = 3
+    delivery_retry_base: float = 1.0
+    max_parallel_downloads: int = 8
+
+
+class JobRunner:
+    """Owns one named task per live job and the shared limits they run under."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        providers: Mapping[str, ImageProvider],
+        publisher: Publisher,
+        config: RunnerConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._store = store
+        self._providers = providers
+        self._publisher = publisher
+        self._config = config
+        self._clock = clock
+        self._sleep = sleep
+        self._slots = asyncio.Semaphore(config.max_active)
+        self._downloads = asyncio.Semaphore(config.max_parallel_downloads)
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._last_edit: dict[int, float] = {}
+        self.stats = DurationStats()
+
+    async def start(self) -> None:
+        """Learn durations from history and resume every undelivered job."""
+        for key, duration_ms in reversed(await self._store.recent_durations()):
+            self.stats.add(key, duration_ms / 1000)
+        pending = await self._store.undelivered()
+        for job in pending:
+            self.enqueue(job.id)
+        if pending:
+            log.info("resuming %d unfinished job(s)", len(pending))
+
+    def enqueue(self, job_id: int) -> None:
+        """Start driving a job (no-op if it is already being driven)."""
+        if job_id in self._tasks:
+            return
+        task = asyncio.create_task(self._drive(job_id), name=f"job-{job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda t: self._forget(job_id, t))
+
+    def _forget(self, job_id: int, task: asyncio.Task[None]) -> None:
+        self._tasks.pop(job_id, None)
+        self._last_edit.pop(job_id, None)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("job %d task crashed", job_id, exc_info=task.exception())
+
+    async def join(self, job_id: int) -> None:
+        """Wait until the job's task (if any) has finished."""
+        task = self._tasks.get(job_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    @property
+    def active_jobs(self) -> int:
+        return len(self._tasks)
+
+    async def close(self) -> None:
+        """Stop driving jobs. Their rows stay as they are, to be resumed by the next start()."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- one job ---------------------------------------------------------------------------------
+
+    async def _drive(self, job_id: int) -> None:
+        job = await self._store.get(job_id)
+        images: list[OutputImage] | None = None
+        try:
+            if not job.state.terminal:
+                if job.state is JobState.QUEUED and self._slots.locked():
+                    position = await self._store.queued_before(job.id)
+                    job = await self._show(job, StatusUpdate(Phase.QUEUED, position=position))
+                async with self._slots:
+                    job, images = await self._run_at_provider(job)
+            if job.delivered_at is None:
+                await self._deliver(job, images)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %d: unexpected error", job_id)
+            await self._fail_after_crash(job_id)
+
+    async def _run_at_provider(self, job: Job) -> tuple[Job, list[OutputImage] | None]:
+        provider = self._providers.get(job.provider)
+        if provider is None:
+            return await self._finish(job, JobState.FAILED, "no_provider", text.PROVIDER_NOT_CONFIGURED), None
+        if job.state is JobState.QUEUED:
+            job = await self._submit(job, provider)
+            if job.state.terminal:
+                return job, None
+        job = await self._show(job, StatusUpdate(Phase.GENERATING))
+        return await self._poll(job, provider)
+
+    async def _submit(self, job: Job, provider: ImageProvider) -> Job:
+        if job.submit_started_at is not None and not provider.idempotent_submit:
+            # A previous process sent the request and died before recording the answer. Sending it
+            # again could run (and bill) the task twice, so stop here and tell the user.
+            log.warning("job %d: submit outcome unknown after restart; not resubmitting", job.id)
+            return await self._finish(
+                job, JobState.FAILED, SubmitOutcomeUnknown.code, SubmitOutcomeUnknown.user_message
+            )
+        await self._store.mark_submit_started(job.id, self._clock())
+        try:
+            task_id = await provider.submit(job.model, job.params, f"job-{job.id}")
+        except ProviderError as exc:
+            level = logging.ERROR if isinstance(exc, ProviderAuthError) else logging.WARNING
+            log.log(level, "job %d: submit to %s failed: %s", job.id, provider.name, exc)
+            return await self._finish(job, JobState.FAILED, exc.code, exc.user_message)
+        now = self._clock()
+        await self._store.mark_submitted(job.id, task_id, now, now + self._config.deadline_seconds)
+        log.info("job %d: submitted to %s as task %s", job.id, provider.name, task_id)
+        return await self._store.get(job.id)
+
+    async def _poll(self, job: Job, provider: ImageProvider) -> tuple[Job, list[OutputImage] | None]:
+        assert job.provider_task_id is not None and job.submitted_at is not None and job.deadline_at is not None
+        spec = MODELS.get(job.model)
+        estimate = self.stats.estimate(job.duration_key, spec.typical_seconds if spec else DEFAULT_PRIOR_SECONDS)
+        offsets = poll_offsets(estimate, self._config.poll_min_interval, self._config.poll_max_interval)
+        next_at = job.submitted_at + next(offsets)
+        polls = 0
+        while True:
+            now = self._clock()
+            if now >= job.deadline_at:
+                log.info("job %d: deadline reached after %d polls", job.id, polls)
+                return await self._finish(job, JobState.TIMED_OUT, "deadline", text.DEADLINE_REACHED), None
+            if next_at > now:
+                await self._sleep(min(next_at, job.deadline_at) - now)
+                continue
+            polls += 1
+            try:
+                status = await provider.poll(job.provider_task_id)
+            except ProviderUnavailable as exc:
+                log.warning("job %d: poll failed, will keep trying until the deadline: %s", job.id, exc)
+                status = None
+            except ProviderError as exc:
+                log.warning("job %d: poll refused: %s", job.id, exc)
+                return await self._finish(job, JobState.FAILED, exc.code, exc.user_message), None
+            now = self._clock()
+            while next_at <= now:
+                next_at = job.submitted_at + next(offsets)
+            if status is None or not status.state.terminal:
+                if status is not None and status.state is TaskState.RUNNING and job.state is JobState.SUBMITTED:
+                    await self._store.mark_running(job.id)
+                    job = dataclasses.replace(job, state=JobState.RUNNING)
+                log.debug("job %d: poll %d: %s", job.id, polls, status.state if status else "unavailable")
+                continue
+            log.info("job %d: task %s after %d polls", job.id, status.state, polls)
+            return await self._on_terminal(job, provider, status)
+
+    async def _on_terminal(
+        self, job: Job, provider: ImageProvider, status: TaskStatus
+    ) -> tuple[Job, list[OutputImage] | None]:
+        assert job.submitted_at is not None
+        if status.state is not TaskState.SUCCEEDED:
+            log.info(
+                "job %d: provider said %s: code=%s message=%s",
+                job.id,
+                status.state,
+                status.error_code,
+                status.error_message,
+            )
+            reason = text.task_failed(status.state.value, status.error_message)
+            return await self._finish(
+                job, _FINAL_STATES[status.state], status.error_code or status.state.value, reason
+            ), None
+        if not status.images:
+            log.error("job %d: completed without images; payload: %.2000s", job.id, status.raw)
+            return await self._finish(job, JobState.FAILED, "no_images", text.NO_IMAGES), None
+        try:
+            images = await self._fetch_images(job, provider, status.images)
+        except (ProviderError, ImageError) as exc:
+            log.warning("job %d: result unusable: %s", job.id, exc)
+            message = exc.user_message if isinstance(exc, ProviderError) else text.image_unusable(str(exc))
+            return await self._finish(job, JobState.FAILED, "bad_result", message), None
+        duration_ms = status.elapsed_ms or int((self._clock() - job.submitted_at) * 1000)
+        self.stats.add(job.duration_key, duration_ms / 1000)
+        job = await self._finish(job, JobState.SUCCEEDED, duration_ms=duration_ms, result_urls=status.images)
+        return job, images
+
+    async def _fetch_images(self, job: Job, provider: ImageProvider, urls: tuple[str, ...]) -> list[OutputImage]:
+        budget = per_file_budget(job.upload_limit, len(urls))
+
+        async def one(index: int, url: str) -> OutputImage:
+            async with self._downloads:
+                data = await provider.download(url, MAX_DOWNLOAD_BYTES)
+                return await asyncio.to_thread(fit_image, data, budget, f"image-{job.id}-{index + 1}")
+
+        return list(await asyncio.gather(*(one(i, u) for i, u in enumerate(urls))))
+
+    async def _finish(
+        self,
+        job: Job,
+        state: JobState,
+        error_code: str | None = None,
+        error_message: str | None = None,
+        *,
+        duration_ms: int | None = None,
+        result_urls: tuple[str, ...] = (),
+    ) -> Job:
+        await self._store.finish(
+            job.id,
+            state,
+            self._clock(),
+            duration_ms=duration_ms,
+            result_urls=result_urls,
+            error_code=error_code,
+            error_message=error_message,
+        )
+        log.info("job %d: %s", job.id, state)
+        return await self._store.get(job.id)
+
+    # -- delivery ----------------------------------------------------------------------------------
+
+    async def _deliver(self, job: Job, images: list[OutputImage] | None) -> None:
+        if job.state is not JobState.SUCCEEDED:
+            await self._show(job, StatusUpdate(Phase.FAILED, reason=job.error_message or text.GENERIC_FAILURE))
+            await self._store.mark_delivered(job.id, self._clock(), None)
+            return
+        if job.delivery_started_at is not None:
+            existing = await self._retrying(job, lambda: self._publisher.find_result(job))
+            if existing is not None:
+                log.info("job %d: result was already posted as message %d", job.id, existing)
+                await self._record_delivery(job, existing)
+                return
+        if images is None:
+            try:
+                provider = self._providers[job.provider]
+                images = await self._fetch_images(job, provider, job.result_urls)
+            except (KeyError, ProviderError, ImageError) as exc:
+                log.warning("job %d: result could not be fetched again: %s", job.id, exc)
+                await self._show(job, StatusUpdate(Phase.FAILED, reason=text.RESULT_EXPIRED))
+                await self._store.mark_delivered(job.id, self._clock(), None, "result_unavailable")
+                return
+        await self._store.mark_delivery_started(job.id, self._clock())
+        ready = images
+        try:
+            message_id = await self._retrying(job, lambda: self._publisher.post_result(job, ready))
+        except DeliveryError as exc:
+            log.error("job %d: could not post the result: %s", job.id, exc)
+            await self._store.mark_delivered(job.id, self._clock(), None, str(exc)[:500])
+            return
+        await self._record_delivery(job, message_id)
+
+    async def _record_delivery(self, job: Job, message_id: int) -> None:
+        await self._store.mark_delivered(job.id, self._clock(), message_id)
+        log.info("job %d: delivered as message %d", job.id, message_id)
+        await self._show(job, StatusUpdate(Phase.DONE, result_message_id=message_id))
+
+    async def _show(self, job: Job, update: StatusUpdate) -> Job:
+        """Post or edit the status message; failures are logged, never fatal to the job."""
+        try:
+            if job.status_message_id is None:
+                message_id = await self._retrying(job, lambda: self._publisher.post_status(job, update))
+                await self._store.set_status_message(job.id, message_id)
+                self._last_edit[job.id] = self._clock()
+                return dataclasses.replace(job, status_message_id=message_id)
+            if update.phase in (Phase.QUEUED, Phase.GENERATING):
+                wait = self._last_edit.get(job.id, 0.0) + self._config.status_edit_min_interval - self._clock()
+                if wait > 0:
+                    await self._sleep(wait)
+            await self._retrying(job, lambda: self._publisher.edit_status(job, update))
+            self._last_edit[job.id] = self._clock()
+        except DeliveryError as exc:
+            log.warning("job %d: status message not updated: %s", job.id, exc)
+        return job
+
+    async def _retrying(self, job: Job, action: Callable[[], Awaitable[T]]) -> T:
+        attempt = 0
+        while True:
+            try:
+                return await action()
+            except DeliveryError as exc:
+                if exc.permanent or attempt >= self._config.delivery_retries:
+                    raise
+                delay = self._config.delivery_retry_base * 2**attempt * random.uniform(0.5, 1.5)
+                log.warning("job %d: chat delivery failed (%s); retrying in %.1fs", job.id, exc, delay)
+                await self._sleep(delay)
+                attempt += 1
+
+    async def _fail_after_crash(self, job_id: int) -> None:
+        try:
+            job = await self._store.get(job_id)
+            if not job.state.terminal:
+                job = await self._finish(job, JobState.FAILED, "internal", text.GENERIC_FAILURE)
+            if job.delivered_at is None and job.state is not JobState.SUCCEEDED:
+                await self._deliver(job, None)
+        except Exception:
+            log.exception("job %d: could not record the failure", job_id)

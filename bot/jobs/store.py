@@ -1,0 +1,104 @@
+"""SQL for jobs. Constant statements, bound parameters, timestamps as UTC epoch seconds."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.db import Database
+from bot.db.database import Transaction
+from bot.jobs.models import Job, JobState
+
+_INSERT = """
+INSERT INTO jobs (kind, state, provider, model, params, prompt, duration_key, user_id, guild_id, channel_id,
+                  upload_limit, created_at)
+VALUES (:kind, 'queued', :provider, :model, :params, :prompt, :duration_key, :user_id, :guild_id, :channel_id,
+        :upload_limit, :created_at)
+"""
+_GET = "SELECT * FROM jobs WHERE id = ?"
+_UNDELIVERED = "SELECT * FROM jobs WHERE delivered_at IS NULL ORDER BY id"
+_SET_STATUS_MESSAGE = "UPDATE jobs SET status_message_id = ? WHERE id = ?"
+_SUBMIT_STARTED = "UPDATE jobs SET submit_started_at = ? WHERE id = ? AND state = 'queued'"
+_SUBMITTED = """
+UPDATE jobs SET state = 'submitted', provider_task_id = ?, submitted_at = ?, deadline_at = ?
+WHERE id = ? AND state = 'queued'
+"""
+_RUNNING = "UPDATE jobs SET state = 'running' WHERE id = ? AND state = 'submitted'"
+_FINISH = """
+UPDATE jobs SET state = ?, finished_at = ?, duration_ms = ?, result_urls = ?, error_code = ?, error_message = ?
+WHERE id = ? AND state IN ('queued', 'submitted', 'running')
+"""
+_DELIVERY_STARTED = "UPDATE jobs SET delivery_started_at = ? WHERE id = ? AND delivered_at IS NULL"
+_DELIVERED = """
+UPDATE jobs SET delivered_at = ?, result_message_id = ?, delivery_error = ? WHERE id = ? AND delivered_at IS NULL
+"""
+_RECENT_DURATIONS = """
+SELECT duration_key, duration_ms FROM jobs
+WHERE state = 'succeeded' AND duration_ms IS NOT NULL
+ORDER BY finished_at DESC LIMIT ?
+"""
+_QUEUED_BEFORE = "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND id < ?"
+
+
+class JobStore:
+    """Reads and state transitions of job rows. Transitions are guarded by the expected current state."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def insert(self, tx: Transaction, **values: Any) -> int:
+        values = {**values, "params": json.dumps(values["params"], sort_keys=True)}
+        return await tx.insert(_INSERT, values)
+
+    async def get(self, job_id: int) -> Job:
+        row = await self._db.fetchone(_GET, (job_id,))
+        if row is None:
+            raise LookupError(f"job {job_id} does not exist")
+        return Job.from_row(row)
+
+    async def undelivered(self) -> list[Job]:
+        return [Job.from_row(row) for row in await self._db.fetchall(_UNDELIVERED)]
+
+    async def queued_before(self, job_id: int) -> int:
+        row = await self._db.fetchone(_QUEUED_BEFORE, (job_id,))
+        return int(row[0]) if row else 0
+
+    async def set_status_message(self, job_id: int, message_id: int) -> None:
+        await self._db.execute(_SET_STATUS_MESSAGE, (message_id, job_id))
+
+    async def mark_submit_started(self, job_id: int, now: float) -> None:
+        await self._db.execute(_SUBMIT_STARTED, (now, job_id))
+
+    async def mark_submitted(self, job_id: int, task_id: str, now: float, deadline: float) -> None:
+        await self._db.execute(_SUBMITTED, (task_id, now, deadline, job_id))
+
+    async def mark_running(self, job_id: int) -> None:
+        await self._db.execute(_RUNNING, (job_id,))
+
+    async def finish(
+        self,
+        job_id: int,
+        state: JobState,
+        now: float,
+        *,
+        duration_ms: int | None = None,
+        result_urls: tuple[str, ...] = (),
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> bool:
+        """Move a live job to a terminal state; False if it was already terminal."""
+        changed = await self._db.execute(
+            _FINISH,
+            (state.value, now, duration_ms, json.dumps(list(result_urls)), error_code, error_message, job_id),
+        )
+        return changed == 1
+
+    async def mark_delivery_started(self, job_id: int, now: float) -> None:
+        await self._db.execute(_DELIVERY_STARTED, (now, job_id))
+
+    async def mark_delivered(self, job_id: int, now: float, message_id: int | None, error: str | None = None) -> None:
+        await self._db.execute(_DELIVERED, (now, message_id, error, job_id))
+
+    async def recent_durations(self, limit: int = 5000) -> list[tuple[str, int]]:
+        rows = await self._db.fetchall(_RECENT_DURATIONS, (limit,))
+        return [(str(r[0]), int(r[1])) for r in rows]

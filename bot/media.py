@@ -1,0 +1,94 @@
+"""Image bytes: sniff and bound them, and fit results under Discord's upload limits. Blocking: run in a thread."""
+
+from __future__ import annotations
+
+import io
+import math
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+MAX_PIXELS = 50_000_000  # refuse larger images before decoding them (decompression bombs)
+REQUEST_BODY_LIMIT = 25 * 1024 * 1024  # Discord's cap on one message request, all files together
+MULTIPART_OVERHEAD = 256 * 1024
+MIN_EDGE = 256
+_FORMATS = {
+    "PNG": ("png", "image/png"),
+    "JPEG": ("jpg", "image/jpeg"),
+    "WEBP": ("webp", "image/webp"),
+    "GIF": ("gif", "image/gif"),
+}
+
+
+class ImageError(Exception):
+    """Bytes that are not a usable image, or an image that cannot be made small enough."""
+
+
+@dataclass(frozen=True)
+class OutputImage:
+    """An image ready to upload."""
+
+    data: bytes
+    filename: str
+    content_type: str
+    width: int
+    height: int
+    compressed: bool
+
+
+def per_file_budget(upload_limit: int, count: int) -> int:
+    """Bytes one file may take when `count` files share one message."""
+    share = (REQUEST_BODY_LIMIT - MULTIPART_OVERHEAD) // max(1, count)
+    return min(upload_limit, share)
+
+
+def _open(data: bytes) -> Image.Image:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageError("not a recognisable image") from exc
+    if image.format not in _FORMATS:
+        raise ImageError(f"unsupported image format {image.format}")
+    if image.width * image.height > MAX_PIXELS:
+        raise ImageError(f"image is {image.width}x{image.height}, too many pixels")
+    try:
+        image.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageError("image data is corrupt") from exc
+    return image
+
+
+def fit_image(data: bytes, budget: int, stem: str) -> OutputImage:
+    """Return the image unchanged if it fits `budget` bytes, else re-encoded (WebP) and downscaled only as needed."""
+    image = _open(data)
+    fmt = str(image.format)
+    ext, content_type = _FORMATS[fmt]
+    if len(data) <= budget:
+        return OutputImage(data, f"{stem}.{ext}", content_type, image.width, image.height, compressed=False)
+    if image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+    for quality in (92, 85):
+        encoded = _webp(image, quality)
+        if len(encoded) <= budget:
+            return OutputImage(encoded, f"{stem}.webp", "image/webp", image.width, image.height, compressed=True)
+    scaled = image
+    size = len(encoded)
+    while True:
+        factor = math.sqrt(budget / size) * 0.92
+        width, height = int(scaled.width * factor), int(scaled.height * factor)
+        if min(width, height) < MIN_EDGE:
+            raise ImageError(f"cannot fit the image under {budget} bytes")
+        scaled = image.resize((width, height), Image.Resampling.LANCZOS)
+        encoded = _webp(scaled, 85)
+        size = len(encoded)
+        if size <= budget:
+            return OutputImage(encoded, f"{stem}.webp", "image/webp", width, height, compressed=True)
+
+
+def _webp(image: Image.Image, quality: int) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "WEBP", quality=quality, method=4)
+    return out.getvalue()

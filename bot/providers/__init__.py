@@ -1,0 +1,1 @@
+"""Image API clients behind one protocol, plus the per-model input catalogue."""

@@ -1,0 +1,107 @@
+"""The provider protocol and its normalised task types."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class TaskState(enum.StrEnum):
+    """A provider task's state, normalised across APIs."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self not in (TaskState.PENDING, TaskState.RUNNING)
+
+
+@dataclass(frozen=True)
+class TaskStatus:
+    """One poll's answer. `images` holds URLs (http(s) or data:) on success."""
+
+    state: TaskState
+    images: tuple[str, ...] = ()
+    error_code: str | None = None
+    error_message: str | None = None
+    elapsed_ms: int | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+class ProviderError(Exception):
+    """Base for provider failures. `user_message` is safe to show; str() is for logs."""
+
+    user_message = "The image service failed."
+    code = "provider_error"
+
+
+class ProviderAuthError(ProviderError):
+    """401/403: the bot's API key or account is wrong. Not the user's fault; never retried."""
+
+    user_message = "The bot's image service is not set up correctly. Please tell a server admin."
+    code = "provider_auth"
+
+
+class ProviderRejected(ProviderError):
+    """400/402/404/422: the provider refused this request. Never retried."""
+
+    code = "provider_rejected"
+
+    def __init__(self, status: int, detail: str | None) -> None:
+        super().__init__(f"HTTP {status}: {detail or 'no detail'}")
+        self.status = status
+        self.detail = detail
+        if status == 402:
+            self.user_message = "The bot's image credits are used up. Please tell a server admin."
+        elif detail:
+            self.user_message = f"The image service refused this request: {detail}"
+        else:
+            self.user_message = "The image service refused this request."
+
+
+class ProviderUnavailable(ProviderError):
+    """429/5xx/network errors that outlived every retry."""
+
+    user_message = "The image service is unavailable right now. Please try again in a few minutes."
+    code = "provider_unavailable"
+
+
+class SubmitOutcomeUnknown(ProviderError):
+    """The submit request was sent but no answer came back, so a task may or may not exist."""
+
+    user_message = (
+        "The image service did not confirm the request, so it was stopped to avoid running it twice. Please try again."
+    )
+    code = "submit_unknown"
+
+
+class ProviderProtocolError(ProviderError):
+    """The provider answered with a payload this bot does not understand."""
+
+    user_message = "The image service sent an answer the bot could not read."
+    code = "provider_protocol"
+
+
+class ImageProvider(Protocol):
+    """What the job runner needs from an image API."""
+
+    name: str
+    idempotent_submit: bool
+
+    async def submit(self, model: str, params: dict[str, Any], idempotency_key: str) -> str:
+        """Create a task and return its id."""
+        ...
+
+    async def poll(self, task_id: str) -> TaskStatus:
+        """Return the task's current state."""
+        ...
+
+    async def download(self, url: str, max_bytes: int) -> bytes:
+        """Fetch one result image (http(s) or data: URL), refusing more than `max_bytes`."""
+        ...

@@ -1,0 +1,163 @@
+"""Shared HTTP plumbing for providers: client factory, error mapping, retries with backoff and Retry-After."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bot.providers.base import (
+    ProviderAuthError,
+    ProviderRejected,
+    ProviderUnavailable,
+    SubmitOutcomeUnknown,
+)
+
+log = logging.getLogger(__name__)
+
+# The request never left this machine, so retrying cannot create a second task.
+NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+MAX_BACKOFF_SECONDS = 30.0
+MAX_RETRY_AFTER_SECONDS = 120.0
+
+
+def make_client(
+    base_url: str, timeout_seconds: float, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """One client per provider: explicit timeouts, pooled connections, no auth in its default headers.
+
+    The key is added per API request instead, so result downloads from other hosts never carry it.
+    """
+    return httpx.AsyncClient(
+        base_url=base_url,
+        timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
+        limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+        headers={"User-Agent": "imagebot/0.1 (+discord)"},
+        transport=transport,
+        follow_redirects=True,
+    )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how patiently to retry 429/5xx/network failures."""
+
+    max_retries: int = 4
+    base_seconds: float = 1.0
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        delay: float = min(MAX_BACKOFF_SECONDS, self.base_seconds * 2.0**attempt) * random.uniform(0.5, 1.5)
+        if retry_after is not None:
+            delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
+        return delay
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def error_detail(response: httpx.Response) -> str | None:
+    """A short, human-readable reason from an error body, or None."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return _clean(text) if text and len(text) < 300 and "<" not in text else None
+    if isinstance(body, dict):
+        for key in ("errorMessage", "error_message", "message", "detail", "error", "msg"):
+            value = body.get(key)
+            if isinstance(value, dict):
+                value = value.get("message") or value.get("detail")
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                value = value[0].get("msg") or value[0].get("message")
+            if isinstance(value, str) and value.strip():
+                return _clean(value)
+    return None
+
+
+def _clean(text: str) -> str:
+    text = _CONTROL.sub(" ", text).strip()
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+class _Retry(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+def raise_for_status(response: httpx.Response) -> None:
+    """Map a non-2xx answer to the provider error taxonomy (retryable ones raise _Retry)."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    if status in (401, 403):
+        raise ProviderAuthError(f"HTTP {status} from {response.request.url.path}")
+    if status == 429 or status >= 500:
+        raise _Retry(f"HTTP {status}", parse_retry_after(response.headers.get("Retry-After")))
+    raise ProviderRejected(status, error_detail(response))
+
+
+async def send(
+    client: httpx.AsyncClient,
+    build: Callable[[], httpx.Request],
+    *,
+    policy: RetryPolicy,
+    idempotent: bool,
+    what: str,
+    stream: bool = False,
+) -> httpx.Response:
+    """Send a request, retrying what is safe to retry.
+
+    Network errors before the request left are always retried. Errors after it was sent (read timeout,
+    dropped connection) are retried only for idempotent requests; otherwise SubmitOutcomeUnknown.
+    With stream=True the caller must close the returned response.
+    """
+    attempt = 0
+    while True:
+        try:
+            response = await client.send(build(), stream=stream)
+            try:
+                raise_for_status(response)
+            except BaseException:
+                await response.aclose()
+                raise
+            return response
+        except _Retry as exc:
+            reason, retry_after = str(exc), exc.retry_after
+        except NOT_SENT_ERRORS as exc:
+            reason, retry_after = type(exc).__name__, None
+        except httpx.TransportError as exc:
+            if not idempotent:
+                raise SubmitOutcomeUnknown(f"{what}: {type(exc).__name__} after the request was sent") from exc
+            reason, retry_after = type(exc).__name__, None
+        if attempt >= policy.max_retries:
+            raise ProviderUnavailable(f"{what}: gave up after {attempt + 1} attempts ({reason})")
+        delay = policy.backoff(attempt, retry_after)
+        log.warning("%s failed (%s); retry %d/%d in %.1fs", what, reason, attempt + 1, policy.max_retries, delay)
+        await policy.sleep(delay)
+        attempt += 1

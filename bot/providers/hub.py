@@ -1,0 +1,196 @@
+"""MountSea Hub: `POST /hub/v1/image` and `GET /hub/v1/tasks/{task_id}` (provider-api.md §1)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr
+
+from bot.providers.base import ProviderError, ProviderProtocolError, TaskState, TaskStatus
+from bot.providers.http import RetryPolicy, send
+
+log = logging.getLogger(__name__)
+
+_STATES = {
+    "pending": TaskState.PENDING,
+    "processing": TaskState.RUNNING,
+    "completed": TaskState.SUCCEEDED,
+    "failed": TaskState.FAILED,
+    "timeout": TaskState.TIMEOUT,
+    "cancelled": TaskState.CANCELLED,
+}
+
+
+class ImageTooLarge(ProviderError):
+    """A result image is bigger than the bot will download."""
+
+    user_message = "The image service returned an image too large to download."
+    code = "result_too_large"
+
+
+class HubProvider:
+    """Client for the MountSea Hub image endpoints."""
+
+    name = "hub"
+    idempotent_submit = False  # the Hub documents no idempotency key: a retried POST may create a second task
+
+    def __init__(self, client: httpx.AsyncClient, api_key: SecretStr, policy: RetryPolicy) -> None:
+        self._client = client
+        self._api_key = api_key
+        self._policy = policy
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
+
+    async def submit(self, model: str, params: dict[str, Any], idempotency_key: str) -> str:
+        """Create a task; return its id (from `task_id`, `taskId` or `id`)."""
+        body = {"model": model, "input": params}
+        response = await send(
+            self._client,
+            lambda: self._client.build_request("POST", "/hub/v1/image", json=body, headers=self._auth()),
+            policy=self._policy,
+            idempotent=False,
+            what=f"hub submit {model}",
+        )
+        payload = _json_object(response)
+        for key in ("task_id", "taskId", "id"):
+            value = payload.get(key)
+            if isinstance(value, str | int) and str(value):
+                return str(value)
+        raise ProviderProtocolError(f"hub submit answer has no task id: {_preview(payload)}")
+
+    async def poll(self, task_id: str) -> TaskStatus:
+        """Read the task and normalise its state and result images."""
+        path = f"/hub/v1/tasks/{quote(task_id, safe='')}"
+        response = await send(
+            self._client,
+            lambda: self._client.build_request("GET", path, headers=self._auth()),
+            policy=self._policy,
+            idempotent=True,
+            what=f"hub poll {task_id}",
+        )
+        return parse_task(_json_object(response))
+
+    async def download(self, url: str, max_bytes: int) -> bytes:
+        """Fetch a result image (http(s) or data: URI), at most `max_bytes`."""
+        return await download(self._client, url, max_bytes, self._policy)
+
+
+def parse_task(payload: dict[str, Any]) -> TaskStatus:
+    """Normalise a Hub task object; unknown statuses count as still running."""
+    raw_status = str(payload.get("status", "")).lower()
+    state = _STATES.get(raw_status)
+    images = extract_image_urls(payload.get("data"))
+    if state is None:
+        state = TaskState.SUCCEEDED if payload.get("ready") is True and images else TaskState.RUNNING
+        log.debug("hub task %s has unknown status %r", payload.get("task_id"), raw_status)
+    error_code = payload.get("error_code")
+    elapsed = payload.get("elapsed_ms")
+    return TaskStatus(
+        state=state,
+        images=images,
+        error_code=None if error_code is None else str(error_code),
+        error_message=payload.get("error_message") if isinstance(payload.get("error_message"), str) else None,
+        elapsed_ms=int(elapsed) if isinstance(elapsed, int | float) else None,
+        raw=payload,
+    )
+
+
+def extract_image_urls(data: Any) -> tuple[str, ...]:
+    """Image URLs from the undocumented `data` shape, trying every layout seen in related APIs."""
+    if isinstance(data, list):
+        return _urls_from_list(data)
+    if not isinstance(data, dict):
+        return ()
+    for key in ("images", "imageUrls", "image_urls"):
+        if isinstance(data.get(key), list):
+            found = _urls_from_list(data[key])
+            if found:
+                return found
+    image = data.get("image")
+    if isinstance(image, dict) and isinstance(image.get("url"), str):
+        return (image["url"],)
+    if isinstance(data.get("url"), str):
+        return (data["url"],)
+    output = data.get("output")
+    if isinstance(output, dict):
+        return extract_image_urls(output)
+    return ()
+
+
+def _urls_from_list(items: list[Any]) -> tuple[str, ...]:
+    urls = []
+    for item in items:
+        if isinstance(item, str):
+            urls.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("url"), str):
+            urls.append(item["url"])
+    return tuple(u for u in urls if u.startswith(("http://", "https://", "data:")))
+
+
+async def download(client: httpx.AsyncClient, url: str, max_bytes: int, policy: RetryPolicy) -> bytes:
+    """Download an image URL or decode a data: URI, refusing anything over `max_bytes`."""
+    if url.startswith("data:"):
+        return _decode_data_uri(url, max_bytes)
+    if not url.startswith(("http://", "https://")):
+        raise ProviderProtocolError("result URL has an unsupported scheme")
+    response = await send(
+        client,
+        lambda: client.build_request("GET", url),
+        policy=policy,
+        idempotent=True,
+        what="result download",
+        stream=True,
+    )
+    try:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            raise ImageTooLarge(f"result is {declared} bytes")
+        chunks = bytearray()
+        async for chunk in response.aiter_bytes():
+            chunks += chunk
+            if len(chunks) > max_bytes:
+                raise ImageTooLarge(f"result exceeds {max_bytes} bytes")
+        return bytes(chunks)
+    finally:
+        await response.aclose()
+
+
+def _decode_data_uri(url: str, max_bytes: int) -> bytes:
+    header, _, data = url.partition(",")
+    if len(data) * 3 // 4 > max_bytes:
+        raise ImageTooLarge("data URI too large")
+    try:
+        if header.endswith(";base64"):
+            return base64.b64decode(data, validate=True)
+        raise ProviderProtocolError("data URI is not base64")
+    except binascii.Error as exc:
+        raise ProviderProtocolError("data URI is not valid base64") from exc
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        payload = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProviderProtocolError(f"non-JSON answer from {response.request.url.path}") from exc
+    if (
+        isinstance(payload, dict)
+        and isinstance(payload.get("data"), dict)
+        and "code" in payload
+        and ("status" not in payload and "task_id" not in payload and "taskId" not in payload)
+    ):
+        payload = payload["data"]  # tolerate a {code, data} envelope
+    if not isinstance(payload, dict):
+        raise ProviderProtocolError(f"unexpected answer from {response.request.url.path}: {_preview(payload)}")
+    return payload
+
+
+def _preview(payload: Any) -> str:
+    text = json.dumps(payload, default=str)
+    return text if len(text) <= 1000 else text[:1000] + "..."

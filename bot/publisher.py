@@ -1,0 +1,91 @@
+"""Posts and edits job messages through channel routes only, so it works after tokens expire or a restart."""
+
+from __future__ import annotations
+
+import io
+
+import aiohttp
+import discord
+
+from bot.jobs.delivery import DeliveryError, StatusUpdate
+from bot.jobs.models import Job
+from bot.media import OutputImage
+from bot.rendering.embeds import result_embed, status_embed
+
+
+def _delivery_error(exc: Exception) -> DeliveryError:
+    if isinstance(exc, discord.Forbidden | discord.NotFound):
+        return DeliveryError(f"Discord refused: {exc}", permanent=True)
+    if isinstance(exc, discord.HTTPException) and 400 <= exc.status < 500 and exc.status != 429:
+        return DeliveryError(f"Discord refused: {exc}", permanent=True)
+    return DeliveryError(f"Discord unavailable: {type(exc).__name__}", permanent=False)
+
+
+class DiscordPublisher:
+    """The runner's `Publisher` for discord.py."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self._client = client
+
+    def _channel(self, job: Job) -> discord.PartialMessageable:
+        return self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
+
+    async def post_status(self, job: Job, update: StatusUpdate) -> int:
+        try:
+            message = await self._channel(job).send(
+                embed=status_embed(job, update), allowed_mentions=discord.AllowedMentions.none()
+            )
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            raise _delivery_error(exc) from exc
+        return message.id
+
+    async def edit_status(self, job: Job, update: StatusUpdate) -> None:
+        if job.status_message_id is None:
+            return
+        try:
+            await (
+                self._channel(job)
+                .get_partial_message(job.status_message_id)
+                .edit(embed=status_embed(job, update), allowed_mentions=discord.AllowedMentions.none())
+            )
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            raise _delivery_error(exc) from exc
+
+    async def post_result(self, job: Job, images: list[OutputImage]) -> int:
+        files = [discord.File(io.BytesIO(image.data), filename=image.filename) for image in images]
+        reference = None
+        if job.status_message_id is not None:
+            reference = discord.MessageReference(
+                message_id=job.status_message_id, channel_id=job.channel_id, fail_if_not_exists=False
+            )
+        try:
+            message = await self._channel(job).send(
+                content=f"<@{job.user_id}> your image is ready.",
+                embed=result_embed(job, compressed=any(i.compressed for i in images)),
+                files=files,
+                reference=reference,  # type: ignore[arg-type]
+                # Only the requester is pinged, whatever the prompt says.
+                allowed_mentions=discord.AllowedMentions(
+                    everyone=False, roles=False, users=[discord.Object(job.user_id)], replied_user=False
+                ),
+                # Discord drops a second message with the same nonce, guarding against double posts on retry.
+                nonce=f"job-{job.id}-result",
+            )
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            raise _delivery_error(exc) from exc
+        return message.id
+
+    async def find_result(self, job: Job) -> int | None:
+        if job.status_message_id is None or self._client.user is None:
+            return None
+        me = self._client.user.id
+        try:
+            async for message in self._channel(job).history(
+                after=discord.Object(job.status_message_id), limit=100, oldest_first=True
+            ):
+                ref = message.reference
+                if message.author.id == me and ref is not None and ref.message_id == job.status_message_id:
+                    return message.id
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            raise _delivery_error(exc) from exc
+        return None

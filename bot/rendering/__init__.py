@@ -1,0 +1,1 @@
+"""Everything a user reads: texts, embeds and the Discord-side publisher."""

@@ -1,0 +1,84 @@
+"""Embeds for status and result messages. User text only ever goes into embeds or mention-free content."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.jobs.delivery import Phase, StatusUpdate
+from bot.jobs.models import Job
+from bot.providers.catalog import MODELS
+from bot.rendering.text import format_seconds, truncate
+
+_COLOURS = {
+    Phase.QUEUED: discord.Colour.light_grey(),
+    Phase.GENERATING: discord.Colour.blurple(),
+    Phase.DONE: discord.Colour.green(),
+    Phase.FAILED: discord.Colour.red(),
+}
+_OPTION_NAMES = {
+    "aspect_ratio": "aspect",
+    "resolution": "resolution",
+    "num_images": "count",
+    "seed": "seed",
+    "quality": "quality",
+    "image_size": "size",
+}
+
+
+def model_label(model: str) -> str:
+    spec = MODELS.get(model)
+    return spec.label if spec else model
+
+
+def options_summary(job: Job) -> str:
+    parts = []
+    for key, label in _OPTION_NAMES.items():
+        value = job.params.get(key)
+        if isinstance(value, dict):
+            value = f"{value.get('width')}×{value.get('height')}"
+        if value is not None:
+            parts.append(f"{label} {value}")
+    return " · ".join(parts) or "defaults"
+
+
+def message_link(job: Job, message_id: int) -> str:
+    return f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{message_id}"
+
+
+def status_embed(job: Job, update: StatusUpdate) -> discord.Embed:
+    """The status message: prompt, model, options, and what is happening now."""
+    embed = discord.Embed(colour=_COLOURS[update.phase], description=truncate(job.prompt, 4000))
+    if update.phase is Phase.QUEUED:
+        ahead = f" — {update.position} ahead of you" if update.position else ""
+        embed.title = f"⏳ Queued{ahead}"
+    elif update.phase is Phase.GENERATING:
+        embed.title = "🎨 Generating…"
+        if job.submitted_at:
+            embed.add_field(name="Started", value=f"<t:{int(job.submitted_at)}:R>")
+    elif update.phase is Phase.DONE:
+        embed.title = "✅ Done"
+        if update.result_message_id:
+            embed.add_field(name="Result", value=f"[Jump to the image]({message_link(job, update.result_message_id)})")
+    else:
+        embed.title = "❌ Failed"
+        embed.add_field(name="Why", value=truncate(update.reason or "Unknown error.", 1024), inline=False)
+    embed.add_field(name="Model", value=model_label(job.model))
+    embed.add_field(name="Options", value=options_summary(job))
+    embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
+    embed.set_footer(text=f"Job #{job.id}")
+    return embed
+
+
+def result_embed(job: Job, compressed: bool) -> discord.Embed:
+    """The text that goes with the result images."""
+    embed = discord.Embed(colour=_COLOURS[Phase.DONE], description=truncate(job.prompt, 4000))
+    embed.add_field(name="Model", value=model_label(job.model))
+    if job.seed is not None:
+        embed.add_field(name="Seed", value=str(job.seed))
+    if job.duration_ms is not None:
+        embed.add_field(name="Time", value=format_seconds(job.duration_ms / 1000))
+    footer = f"Job #{job.id}"
+    if compressed:
+        footer += " · compressed to fit Discord's upload limit"
+    embed.set_footer(text=footer)
+    return embed

@@ -1,0 +1,1 @@
+"""Thin slash-command cogs: Discord input in, service calls, rendered output."""

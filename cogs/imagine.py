@@ -1,0 +1,108 @@
+"""`/imagine`: text to image."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import MissingPermissions
+from bot.jobs.service import Requester
+from bot.providers.catalog import (
+    ALL_RATIOS,
+    ALL_RESOLUTIONS,
+    MAX_COUNT,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    MODELS,
+    QUALITIES,
+    TEXT_TO_IMAGE_MODELS,
+    ImageOptions,
+    build_input,
+)
+from bot.rendering import text
+
+if TYPE_CHECKING:
+    from bot.client import ImageBot
+
+_NEEDED = ("view_channel", "send_messages", "embed_links", "attach_files", "read_message_history")
+
+
+def check_channel_permissions(interaction: discord.Interaction[ImageBot]) -> None:
+    """Refuse early when the bot could not post the result in this channel."""
+    if interaction.guild is None:
+        return
+    perms = interaction.app_permissions
+    needed = list(_NEEDED)
+    if isinstance(interaction.channel, discord.Thread):
+        needed[1] = "send_messages_in_threads"
+    missing = [name for name in needed if not getattr(perms, name)]
+    if missing:
+        names = ", ".join(n.replace("_", " ").title() for n in missing)
+        raise MissingPermissions(text.BOT_MISSING_PERMISSIONS.format(perms=names))
+
+
+def requester_of(interaction: discord.Interaction[ImageBot]) -> Requester:
+    """Who asked and where to answer; the upload limit is the bot's own in this channel, not the user's Nitro."""
+    if interaction.channel_id is None:
+        raise MissingPermissions("I can't tell which channel this is.")
+    guild_limit = interaction.guild.filesize_limit if interaction.guild else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+    return Requester(
+        user_id=interaction.user.id,
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+        upload_limit=min(guild_limit, interaction.filesize_limit),
+    )
+
+
+class Imagine(commands.Cog):
+    """Text-to-image generation."""
+
+    def __init__(self, bot: ImageBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="imagine", description="Generate an image from a text prompt")
+    @app_commands.describe(
+        prompt="What to draw",
+        model="Which model (default set by the bot owner)",
+        aspect_ratio="Shape of the image, e.g. 16:9",
+        resolution="Output resolution (Nano Banana 2 / Pro, GPT Image 2)",
+        count=f"How many images (1-{MAX_COUNT})",
+        seed="Seed, to reproduce a result (Nano Banana models)",
+        quality="Rendering quality (GPT Image 2)",
+    )
+    @app_commands.choices(
+        model=[app_commands.Choice(name=MODELS[m].label, value=m) for m in TEXT_TO_IMAGE_MODELS],
+        aspect_ratio=[app_commands.Choice(name=r, value=r) for r in ALL_RATIOS],
+        resolution=[app_commands.Choice(name=r, value=r) for r in ALL_RESOLUTIONS],
+        quality=[app_commands.Choice(name=q, value=q) for q in QUALITIES],
+    )
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
+    async def imagine(
+        self,
+        interaction: discord.Interaction[ImageBot],
+        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
+        model: str | None = None,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        count: app_commands.Range[int, 1, MAX_COUNT] | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        quality: str | None = None,
+    ) -> None:
+        model = model or self.bot.settings.default_model
+        options = ImageOptions(
+            aspect_ratio=aspect_ratio, resolution=resolution, count=count, seed=seed, quality=quality
+        )
+        # Pure checks first (microseconds): a refusal is then the acknowledgement itself, and private.
+        build_input(model, prompt, options)
+        check_channel_permissions(interaction)
+        requester = requester_of(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        job = await self.bot.jobs.create_generate(requester, model, prompt, options)
+        await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
+
+
+async def setup(bot: ImageBot) -> None:
+    await bot.add_cog(Imagine(bot))
