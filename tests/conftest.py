@@ -1,0 +1,45 @@
+"""Shared fixtures: the loopback fakes, settings pointing at them, and a running bot."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.client import ImageBot
+from bot.config import Settings
+from tests.fakes.discord import FakeDiscord, point_discord_py_at
+from tests.fakes.hub import FakeHub
+from tests.harness import make_settings, running_bot
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[FakeHub]:
+    async with FakeHub() as fake:
+        yield fake
+
+
+@pytest.fixture
+async def discord_fake() -> AsyncIterator[FakeDiscord]:
+    async with FakeDiscord() as fake:
+        undo = point_discord_py_at(fake.url)
+        try:
+            yield fake
+        finally:
+            undo()
+
+
+@pytest.fixture
+def settings_for(discord_fake: FakeDiscord, hub: FakeHub, tmp_path: Path) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        return make_settings(discord_fake, hub, tmp_path / "bot.db", **overrides)
+
+    return build
+
+
+@pytest.fixture
+async def bot(settings_for: Callable[..., Settings]) -> AsyncIterator[ImageBot]:
+    async with running_bot(settings_for()) as running:
+        yield running

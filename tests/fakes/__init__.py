@@ -1,0 +1,1 @@
+"""Loopback fakes for what CI cannot reach: Discord (gateway + REST + CDN) and the image APIs."""
