@@ -51,12 +51,15 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 def poll_offsets(estimate: Estimate, min_interval: float, max_interval: float) -> Iterator[float]:
     """Seconds after submission at which to poll, forever (the caller stops at the deadline).
 
-    One early look catches fast failures (safety blocks); then polls every `dense` seconds across the
+    Early looks (never further apart than `max_interval`) catch fast failures such as safety blocks; then polls every `dense` seconds across the
     likely window, where a poll is most likely to find the result; then back off up to `max_interval`.
     """
     first = max(min_interval, estimate.early)
     if first > 6 * min_interval:
-        yield max(min_interval, first * 0.3)
+        early = max(min_interval, first * 0.3)
+        while early < first:
+            yield early
+            early += max_interval
     dense = min(DENSE_INTERVAL_CAP, max(min_interval, (estimate.late - estimate.early) / 12))
     t = first
     while t <= estimate.late:

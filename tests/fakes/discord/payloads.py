@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -81,6 +82,20 @@ def guild(guild_id: int, name: str, owner_id: int, channels: list[dict[str, Any]
             "soundboard_sounds": []}
 
 
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+
+
+def resolve_mentions(content: str, allowed: dict[str, Any] | None, author_is_bot: bool) -> dict[str, Any]:
+    """Who a message really pings, following Discord's allowed_mentions rules (absent = parse everything)."""
+    parse = set(allowed.get("parse", [])) if allowed is not None else {"users", "roles", "everyone"}
+    allowed_users = set(allowed.get("users", [])) if allowed is not None else set()
+    users = [u for u in _USER_MENTION.findall(content) if "users" in parse or u in allowed_users]
+    everyone = ("@everyone" in content or "@here" in content) and "everyone" in parse
+    roles = _ROLE_MENTION.findall(content) if "roles" in parse else []
+    return {"mention_everyone": everyone, "mention_user_ids": users, "mention_roles": roles}
+
+
 def message(message_id: int, channel_id: int, guild_id: int | None, author: dict[str, Any], body: dict[str, Any],
             attachments: list[dict[str, Any]], *, webhook_id: int | None = None,
             interaction_user: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -99,6 +114,11 @@ def message(message_id: int, channel_id: int, guild_id: int | None, author: dict
                                      "channel_id": str(reference.get("channel_id") or channel_id)}
         if guild_id is not None:
             data["message_reference"]["guild_id"] = str(guild_id)
+    pinged = resolve_mentions(data["content"], body.get("allowed_mentions"), author.get("bot", False))
+    data["mention_everyone"] = pinged["mention_everyone"]
+    data["mention_roles"] = pinged["mention_roles"]
+    data["mentions"] = [{"id": uid, "username": uid, "discriminator": "0", "avatar": None}
+                        for uid in pinged["mention_user_ids"]]
     if body.get("nonce") is not None:
         data["nonce"] = body["nonce"]
     if webhook_id is not None:
