@@ -56,7 +56,7 @@ def poll_offsets(estimate: Estimate, min_interval: float, max_interval: float) -
     """
     first = max(min_interval, estimate.early)
     if first > 6 * min_interval:
-        early = max(min_interval, first * 0.3)
+        early = max(min_interval, min(first * 0.3, max_interval))
         while early < first:
             yield early
             early += max_interval

@@ -34,6 +34,7 @@ class Fault:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False  # close the connection without answering (after reading the request)
+    delay: float = 0.0  # wait this long first (longer than the client timeout = a hang)
 
 
 @dataclass
@@ -86,7 +87,7 @@ class FakeHub:
         app.router.add_post("/hub/v1/image", self._submit)
         app.router.add_get("/hub/v1/tasks/{task_id}", self._poll)
         app.router.add_get("/files/{task_id}/{index}", self._file)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
@@ -108,6 +109,8 @@ class FakeHub:
 
     @staticmethod
     async def _fault(request: web.Request, fault: Fault) -> web.StreamResponse:
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
         if fault.drop:
             assert request.transport is not None
             request.transport.close()

@@ -142,7 +142,7 @@ class FakeDiscord:
         r.add_post("/api/v10/channels/{channel}/typing", self._no_content)
         r.add_route("*", "/api/v10/channels/{channel}/messages/{message}/reactions/{rest:.*}", self._no_content)
         r.add_get("/cdn/attachments/{channel}/{attachment}/{filename}", self._cdn)
-        self._runner = web.AppRunner(app, access_log=None)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()

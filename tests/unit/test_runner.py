@@ -1,0 +1,276 @@
+"""The runner against the fake Hub through the real Hub client; Discord replaced by an in-memory Publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from bot.db import Database
+from bot.jobs.delivery import DeliveryError, Phase, StatusUpdate
+from bot.jobs.models import Job, JobState
+from bot.jobs.runner import JobRunner, RunnerConfig
+from bot.jobs.service import JobService, Requester
+from bot.jobs.store import JobStore
+from bot.media import OutputImage
+from bot.providers.catalog import ImageOptions
+from bot.providers.http import RetryPolicy, make_client
+from bot.providers.hub import HubProvider
+from tests.fakes.hub import Fault, FakeHub
+from tests.fakes.images import noise_png
+
+FAST = RunnerConfig(deadline_seconds=5, max_active=10, poll_min_interval=0.01, poll_max_interval=0.05,
+                    status_edit_min_interval=0, delivery_retry_base=0.01)
+ALICE = Requester(user_id=1, guild_id=10, channel_id=100, upload_limit=10 * 1024 * 1024)
+
+
+@dataclass
+class Chat:
+    """In-memory stand-in for Discord's channel messages; shared across runner restarts."""
+
+    ids: Any = field(default_factory=lambda: itertools.count(1000))
+    statuses: dict[int, list[StatusUpdate]] = field(default_factory=dict)
+    results: dict[int, list[int]] = field(default_factory=dict)
+    images: dict[int, list[OutputImage]] = field(default_factory=dict)
+    fail_results: list[DeliveryError] = field(default_factory=list)
+    hang_after_post: bool = False
+
+
+class MemoryPublisher:
+    def __init__(self, chat: Chat) -> None:
+        self.chat = chat
+
+    async def post_status(self, job: Job, update: StatusUpdate) -> int:
+        self.chat.statuses.setdefault(job.id, []).append(update)
+        return int(next(self.chat.ids))
+
+    async def edit_status(self, job: Job, update: StatusUpdate) -> None:
+        self.chat.statuses.setdefault(job.id, []).append(update)
+
+    async def post_result(self, job: Job, images: list[OutputImage]) -> int:
+        if self.chat.fail_results:
+            raise self.chat.fail_results.pop(0)
+        message_id = int(next(self.chat.ids))
+        self.chat.results.setdefault(job.id, []).append(message_id)
+        self.chat.images[job.id] = images
+        if self.chat.hang_after_post:
+            await asyncio.Event().wait()  # the process "dies" before recording the delivery
+        return message_id
+
+    async def find_result(self, job: Job) -> int | None:
+        posted = self.chat.results.get(job.id)
+        return posted[-1] if posted else None
+
+
+@dataclass
+class World:
+    db: Database
+    store: JobStore
+    hub: FakeHub
+    chat: Chat
+    runners: list[JobRunner]
+    make: Callable[..., tuple[JobRunner, JobService]]
+
+    async def job(self, job_id: int) -> Job:
+        return await self.store.get(job_id)
+
+
+@pytest.fixture
+async def world(hub: FakeHub, tmp_path: Path) -> AsyncIterator[World]:
+    db = await Database.open(tmp_path / "jobs.db")
+    store = JobStore(db)
+    chat = Chat()
+    runners: list[JobRunner] = []
+    async with make_client(hub.url, 1.0) as client:
+        provider = HubProvider(client, SecretStr(hub.api_key), RetryPolicy(max_retries=2, base_seconds=0.01))
+
+        def make(config: RunnerConfig = FAST) -> tuple[JobRunner, JobService]:
+            runner = JobRunner(store, {"hub": provider}, MemoryPublisher(chat), config)
+            runners.append(runner)
+            return runner, JobService(db, store, runner, provider_for=lambda _: "hub")
+
+        yield World(db, store, hub, chat, runners, make)
+        for runner in runners:
+            await runner.close()
+    await db.close()
+
+
+async def finished(world: World, job_id: int, runner: JobRunner) -> Job:
+    await asyncio.wait_for(runner.join(job_id), 10)
+    return await world.job(job_id)
+
+
+async def wait_state(world: World, job_id: int, predicate: Callable[[Job], bool]) -> Job:
+    async with asyncio.timeout(10):
+        while not predicate(job := await world.job(job_id)):
+            await asyncio.sleep(0.01)
+    return job
+
+
+async def test_success_is_delivered_once_with_status_updates(world: World) -> None:
+    runner, service = world.make()
+    world.hub.plan_next(duration=0.1)
+    job = await service.create_generate(ALICE, "nano-banana", "a lighthouse", ImageOptions(count=2, seed=5))
+    assert job.state is JobState.QUEUED  # the row exists before the provider hears of it
+    job = await finished(world, job.id, runner)
+    assert job.state is JobState.SUCCEEDED and job.delivered_at is not None
+    assert world.chat.results[job.id] == [job.result_message_id]
+    assert len(world.chat.images[job.id]) == 2
+    assert [u.phase for u in world.chat.statuses[job.id]] == [Phase.GENERATING, Phase.DONE]
+    assert world.hub.submissions[0]["input"]["seed"] == 5
+    assert job.duration_ms == 100  # the provider's elapsed_ms
+
+
+@pytest.mark.parametrize(("outcome", "state", "needle"), [
+    ("failed", JobState.FAILED, "blocked by the safety filter"),
+    ("timeout", JobState.TIMED_OUT, "timed out"),
+    ("cancelled", JobState.CANCELLED, "cancelled"),
+])
+async def test_provider_failures_are_explained_on_the_status_message(
+    world: World, outcome: str, state: JobState, needle: str
+) -> None:
+    runner, service = world.make()
+    world.hub.plan_next(duration=0.05, outcome=outcome)
+    job = await finished(world, (await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())).id, runner)
+    assert job.state is state and job.delivered_at is not None
+    final = world.chat.statuses[job.id][-1]
+    assert final.phase is Phase.FAILED and needle in (final.reason or "")
+    assert job.id not in world.chat.results
+
+
+async def test_deadline_stops_polling(world: World) -> None:
+    runner, service = world.make(RunnerConfig(**{**FAST.__dict__, "deadline_seconds": 0.3}))
+    world.hub.plan_next(duration=30)
+    job = await service.create_generate(ALICE, "nano-banana", "slow", ImageOptions())
+    job = await finished(world, job.id, runner)
+    assert job.state is JobState.TIMED_OUT
+    assert "too long" in (world.chat.statuses[job.id][-1].reason or "")
+    polls = world.hub.poll_calls
+    await asyncio.sleep(0.2)
+    assert world.hub.poll_calls == polls
+
+
+async def test_transient_errors_are_retried_and_refusals_are_not(world: World) -> None:
+    runner, service = world.make()
+    world.hub.submit_faults.extend([Fault(status=500), Fault(status=429, headers={"Retry-After": "0"})])
+    world.hub.poll_faults.extend([Fault(status=502), Fault(drop=True)])
+    ok = await finished(world, (await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())).id, runner)
+    assert ok.state is JobState.SUCCEEDED and world.hub.submit_calls == 3
+    world.hub.submit_faults.append(Fault(status=422, body={"message": "prompt rejected"}))
+    bad = await finished(world, (await service.create_generate(ALICE, "nano-banana", "y", ImageOptions())).id, runner)
+    assert bad.state is JobState.FAILED and world.hub.submit_calls == 4
+    assert "prompt rejected" in (world.chat.statuses[bad.id][-1].reason or "")
+
+
+async def test_provider_down_fails_clearly(world: World) -> None:
+    runner, service = world.make()
+    world.hub.submit_faults.extend(Fault(status=503) for _ in range(5))
+    job = await finished(world, (await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())).id, runner)
+    assert job.state is JobState.FAILED and job.error_code == "provider_unavailable"
+    assert "unavailable" in (world.chat.statuses[job.id][-1].reason or "")
+
+
+@pytest.mark.parametrize(("plan", "needle"), [
+    ({"data_style": "empty"}, "no image"),
+    ({"image": b"<html>not an image</html>"}, "isn't a usable image"),
+])
+async def test_unusable_results_fail_the_job(world: World, plan: dict[str, Any], needle: str) -> None:
+    runner, service = world.make()
+    world.hub.plan_next(duration=0.0, **plan)
+    job = await finished(world, (await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())).id, runner)
+    assert job.state is JobState.FAILED and needle in (world.chat.statuses[job.id][-1].reason or "")
+
+
+async def test_results_over_the_upload_limit_are_compressed(world: World) -> None:
+    runner, service = world.make()
+    big = noise_png(500, 500)
+    world.hub.plan_next(duration=0.0, image=big)
+    small = Requester(user_id=1, guild_id=10, channel_id=100, upload_limit=len(big) // 2)
+    job = await finished(world, (await service.create_generate(small, "nano-banana", "x", ImageOptions())).id, runner)
+    image = world.chat.images[job.id][0]
+    assert job.state is JobState.SUCCEEDED and image.compressed and len(image.data) <= len(big) // 2
+
+
+async def test_restart_mid_poll_resumes_without_resubmitting(world: World) -> None:
+    first, service = world.make()
+    world.hub.plan_next(duration=0.6)
+    job = await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())
+    await wait_state(world, job.id, lambda j: j.state in (JobState.SUBMITTED, JobState.RUNNING))
+    await first.close()
+    second, _ = world.make()
+    await second.start()
+    job = await finished(world, job.id, second)
+    assert job.state is JobState.SUCCEEDED
+    assert world.hub.submit_calls == 1
+    assert len(world.chat.results[job.id]) == 1
+
+
+async def test_crash_after_posting_does_not_post_twice(world: World) -> None:
+    first, service = world.make()
+    world.hub.plan_next(duration=0.0)
+    world.chat.hang_after_post = True
+    job = await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())
+    await wait_state(world, job.id, lambda j: j.delivery_started_at is not None)
+    async with asyncio.timeout(5):
+        while job.id not in world.chat.results:
+            await asyncio.sleep(0.01)
+    await first.close()
+    world.chat.hang_after_post = False
+    second, _ = world.make()
+    await second.start()
+    job = await finished(world, job.id, second)
+    assert world.chat.results[job.id] == [job.result_message_id]  # found, not posted again
+
+
+async def test_unknown_submit_outcome_is_never_resubmitted(world: World) -> None:
+    first, service = world.make()
+    world.hub.submit_faults.append(Fault(delay=30))  # the request is sent, the answer never comes
+    job = await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())
+    await wait_state(world, job.id, lambda j: j.submit_started_at is not None)
+    await first.close()
+    second, _ = world.make()
+    await second.start()
+    job = await finished(world, job.id, second)
+    assert job.state is JobState.FAILED and job.error_code == "submit_unknown"
+    assert world.hub.submit_calls == 1
+    assert "try again" in (world.chat.statuses[job.id][-1].reason or "")
+
+
+async def test_transient_chat_errors_are_retried_permanent_ones_recorded(world: World) -> None:
+    runner, service = world.make()
+    world.chat.fail_results.append(DeliveryError("502", permanent=False))
+    ok = await finished(world, (await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())).id, runner)
+    assert ok.result_message_id is not None and ok.delivery_error is None
+    world.chat.fail_results.append(DeliveryError("403 Missing Access", permanent=True))
+    lost = await finished(world, (await service.create_generate(ALICE, "nano-banana", "y", ImageOptions())).id, runner)
+    assert lost.delivered_at is not None and lost.result_message_id is None and "403" in (lost.delivery_error or "")
+
+
+async def test_active_jobs_are_bounded_and_the_rest_wait_in_line(world: World) -> None:
+    runner, service = world.make(RunnerConfig(**{**FAST.__dict__, "max_active": 2}))
+    world.hub.default_plan = lambda: __import__("tests.fakes.hub", fromlist=["Plan"]).Plan(duration=0.2)
+    jobs = [await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()) for i in range(5)]
+    await asyncio.sleep(0.1)
+    assert world.hub.submit_calls == 2
+    queued = [u for j in jobs for u in world.chat.statuses.get(j.id, []) if u.phase is Phase.QUEUED]
+    assert len(queued) == 3 and max(u.position for u in queued) == 2
+    for job in jobs:
+        assert (await finished(world, job.id, runner)).state is JobState.SUCCEEDED
+
+
+async def test_durations_are_learned_and_reloaded(world: World) -> None:
+    runner, service = world.make()
+    for i in range(6):
+        world.hub.plan_next(duration=0.05)
+        await finished(world, (await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions())).id,
+                       runner)
+    fresh, _ = world.make()
+    await fresh.start()
+    estimate = fresh.stats.estimate("hub:nano-banana:default", 12)
+    assert estimate.early == pytest.approx(0.05) and estimate.late == pytest.approx(0.05)
