@@ -25,6 +25,10 @@ class ImageError(Exception):
     """Bytes that are not a usable image, or an image that cannot be made small enough."""
 
 
+class TooLargeToPost(ImageError):
+    """A valid image that cannot be made small enough for the upload limit."""
+
+
 @dataclass(frozen=True)
 class OutputImage:
     """An image ready to upload."""
@@ -80,7 +84,7 @@ def fit_image(data: bytes, budget: int, stem: str) -> OutputImage:
         factor = math.sqrt(budget / size) * 0.92
         width, height = int(scaled.width * factor), int(scaled.height * factor)
         if min(width, height) < MIN_EDGE:
-            raise ImageError(f"cannot fit the image under {budget} bytes")
+            raise TooLargeToPost(f"cannot fit the image under {budget} bytes")
         scaled = image.resize((width, height), Image.Resampling.LANCZOS)
         encoded = _webp(scaled, 85)
         size = len(encoded)

@@ -10,9 +10,9 @@ import pytest
 
 from bot.client import ImageBot
 from bot.config import Settings
-from tests.fakes.discord import FakeDiscord, point_discord_py_at
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.hub import FakeHub
-from tests.harness import make_settings, running_bot
+from tests.harness import fake_discord, make_settings, running_bot
 
 
 @pytest.fixture
@@ -23,12 +23,8 @@ async def hub() -> AsyncIterator[FakeHub]:
 
 @pytest.fixture
 async def discord_fake() -> AsyncIterator[FakeDiscord]:
-    async with FakeDiscord() as fake:
-        undo = point_discord_py_at(fake.url)
-        try:
-            yield fake
-        finally:
-            undo()
+    async with fake_discord() as fake:
+        yield fake
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.db import Database
 from bot.providers.http import RetryPolicy, make_client
 from bot.providers.hub import HubProvider
-from tests.fakes.discord import FakeDiscord
+from tests.fakes.discord import FakeDiscord, point_discord_py_at
 from tests.fakes.hub import FakeHub
 
 FAST = {
@@ -44,8 +44,13 @@ async def running_bot(settings: Settings, **client_options: Any) -> AsyncIterato
     db = await Database.open(settings.database_path)
     http = make_client(settings.mountsea_base_url, settings.http_timeout_seconds)
     policy = RetryPolicy(max_retries=settings.provider_max_retries, base_seconds=settings.provider_retry_base_seconds)
-    bot = ImageBot(settings, db, {"hub": HubProvider(http, settings.mountsea_api_key, policy)},
-                   guild_ready_timeout=0.05, **client_options)
+    bot = ImageBot(
+        settings,
+        db,
+        {"hub": HubProvider(http, settings.mountsea_api_key, policy)},
+        guild_ready_timeout=0.05,
+        **client_options,
+    )
     task = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()), name="bot")
     try:
         ready = asyncio.create_task(bot.wait_until_ready())
@@ -61,3 +66,14 @@ async def running_bot(settings: Settings, **client_options: Any) -> AsyncIterato
             await asyncio.wait_for(task, 5)
         await http.aclose()
         await db.close()
+
+
+@contextlib.asynccontextmanager
+async def fake_discord(**options: Any) -> AsyncIterator[FakeDiscord]:
+    """A fake Discord with discord.py pointed at it for the duration."""
+    async with FakeDiscord(**options) as fake:
+        undo = point_discord_py_at(fake.url)
+        try:
+            yield fake
+        finally:
+            undo()

@@ -20,7 +20,7 @@ from bot.jobs.delivery import DeliveryError, Phase, Publisher, StatusUpdate
 from bot.jobs.models import Job, JobState
 from bot.jobs.schedule import DurationStats, poll_offsets
 from bot.jobs.store import JobStore
-from bot.media import ImageError, OutputImage, fit_image, per_file_budget
+from bot.media import ImageError, OutputImage, TooLargeToPost, fit_image, per_file_budget
 from bot.providers.base import (
     ImageProvider,
     ProviderAuthError,
@@ -236,7 +236,12 @@ class JobRunner:
             images = await self._fetch_images(job, provider, status.images)
         except (ProviderError, ImageError) as exc:
             log.warning("job %d: result unusable: %s", job.id, exc)
-            message = exc.user_message if isinstance(exc, ProviderError) else text.image_unusable(str(exc))
+            if isinstance(exc, ProviderError):
+                message = exc.user_message
+            elif isinstance(exc, TooLargeToPost):
+                message = text.TOO_LARGE_TO_POST
+            else:
+                message = text.image_unusable(str(exc))
             return await self._finish(job, JobState.FAILED, "bad_result", message), None
         duration_ms = status.elapsed_ms or int((self._clock() - job.submitted_at) * 1000)
         self.stats.add(job.duration_key, duration_ms / 1000)

@@ -51,8 +51,9 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 def poll_offsets(estimate: Estimate, min_interval: float, max_interval: float) -> Iterator[float]:
     """Seconds after submission at which to poll, forever (the caller stops at the deadline).
 
-    Early looks (never further apart than `max_interval`) catch fast failures such as safety blocks; then polls every `dense` seconds across the
-    likely window, where a poll is most likely to find the result; then back off up to `max_interval`.
+    Early looks (never further apart than `max_interval`) catch fast failures such as safety blocks; then
+    polls every `dense` seconds across the likely window, where a poll is most likely to find the result;
+    then back off up to `max_interval`.
     """
     first = max(min_interval, estimate.early)
     if first > 6 * min_interval:

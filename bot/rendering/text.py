@@ -11,6 +11,7 @@ NO_IMAGES = "The image service finished but sent back no image."
 RESULT_EXPIRED = "The finished image could no longer be downloaded from the image service."
 BOT_MISSING_PERMISSIONS = "I need these permissions in this channel to post your image: {perms}."
 QUEUED_CONFIRMATION = "🎨 On it — job **#{job_id}**. The result will be posted in this channel."
+TOO_LARGE_TO_POST = "The image is too large to post in this channel, even after compression."
 NOT_FOR_BOTS = "Bots can't use this bot."
 
 _MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>")

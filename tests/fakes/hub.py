@@ -21,8 +21,14 @@ from aiohttp import web
 from tests.fakes.images import png
 
 MODELS = {
-    "nano-banana", "nano-banana-2", "nano-banana-pro", "gpt-image-2",
-    "nano-banana-edit", "nano-banana-2-edit", "nano-banana-pro-edit", "gpt-image-2-edit",
+    "nano-banana",
+    "nano-banana-2",
+    "nano-banana-pro",
+    "gpt-image-2",
+    "nano-banana-edit",
+    "nano-banana-2-edit",
+    "nano-banana-pro-edit",
+    "gpt-image-2-edit",
 }
 
 
@@ -118,8 +124,9 @@ class FakeHub:
             raise ConnectionResetError("dropped by fake")
         if isinstance(fault.body, str):
             return web.Response(status=fault.status, text=fault.body, headers=fault.headers)
-        return web.json_response(fault.body or {"message": "Internal error"}, status=fault.status,
-                                 headers=fault.headers)
+        return web.json_response(
+            fault.body or {"message": "Internal error"}, status=fault.status, headers=fault.headers
+        )
 
     async def _submit(self, request: web.Request) -> web.StreamResponse:
         self.submit_calls += 1
@@ -141,11 +148,17 @@ class FakeHub:
         mode = "image-to-image" if body["model"].endswith("-edit") else "text-to-image"
         if self.id_style == "taskId":
             return web.json_response({"taskId": task.id})
-        return web.json_response({
-            "task_id": task.id, "status": "pending", "capability": "image", "model": task.model,
-            "vendor": "OpenAI" if task.model.startswith("gpt") else "Google", "mode": mode,
-            "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(task.created)),
-        })
+        return web.json_response(
+            {
+                "task_id": task.id,
+                "status": "pending",
+                "capability": "image",
+                "model": task.model,
+                "vendor": "OpenAI" if task.model.startswith("gpt") else "Google",
+                "mode": mode,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(task.created)),
+            }
+        )
 
     async def _poll(self, request: web.Request) -> web.StreamResponse:
         self.poll_calls += 1
@@ -164,8 +177,12 @@ class FakeHub:
             return web.json_response({"task_id": task.id, "status": status, "ready": False})
         if task.first_seen_done is None:
             task.first_seen_done = now
-        body: dict[str, Any] = {"task_id": task.id, "status": task.plan.outcome, "ready": True,
-                                "elapsed_ms": int(task.plan.duration * 1000)}
+        body: dict[str, Any] = {
+            "task_id": task.id,
+            "status": task.plan.outcome,
+            "ready": True,
+            "elapsed_ms": int(task.plan.duration * 1000),
+        }
         if task.plan.outcome == "completed":
             body["data"] = self._data(request, task)
         else:
@@ -187,9 +204,20 @@ class FakeHub:
             encoded = base64.b64encode(self._image(task)).decode()
             return {"images": [{"url": f"data:image/png;base64,{encoded}"} for _ in range(count)]}
         image = self._image(task)
-        return {"images": [{"url": f"{base}/{i}", "content_type": "image/png", "file_name": f"out-{i}.png",
-                            "file_size": len(image), "width": 64, "height": 64} for i in range(count)],
-                "description": ""}
+        return {
+            "images": [
+                {
+                    "url": f"{base}/{i}",
+                    "content_type": "image/png",
+                    "file_name": f"out-{i}.png",
+                    "file_size": len(image),
+                    "width": 64,
+                    "height": 64,
+                }
+                for i in range(count)
+            ],
+            "description": "",
+        }
 
     @staticmethod
     def _image(task: Task) -> bytes:

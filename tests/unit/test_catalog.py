@@ -15,15 +15,33 @@ from bot.providers.catalog import (
 
 
 def test_eight_models_with_their_documented_defaults() -> None:
-    assert set(MODELS) == {"nano-banana", "nano-banana-2", "nano-banana-pro", "gpt-image-2", "nano-banana-edit",
-                           "nano-banana-2-edit", "nano-banana-pro-edit", "gpt-image-2-edit"}
+    assert set(MODELS) == {
+        "nano-banana",
+        "nano-banana-2",
+        "nano-banana-pro",
+        "gpt-image-2",
+        "nano-banana-edit",
+        "nano-banana-2-edit",
+        "nano-banana-pro-edit",
+        "gpt-image-2-edit",
+    }
     assert api_params(build_input("nano-banana", "cat", ImageOptions())) == {
-        "prompt": "cat", "num_images": 1, "aspect_ratio": "1:1", "output_format": "png", "safety_tolerance": "4"}
+        "prompt": "cat",
+        "num_images": 1,
+        "aspect_ratio": "1:1",
+        "output_format": "png",
+        "safety_tolerance": "4",
+    }
     nb2 = api_params(build_input("nano-banana-2", "cat", ImageOptions()))
     assert nb2["aspect_ratio"] == "auto" and nb2["resolution"] == "1K" and nb2["limit_generations"] is True
     gpt = api_params(build_input("gpt-image-2", "cat", ImageOptions()))
-    assert gpt == {"prompt": "cat", "num_images": 1, "quality": "high", "image_size": "landscape_4_3",
-                   "output_format": "png"}
+    assert gpt == {
+        "prompt": "cat",
+        "num_images": 1,
+        "quality": "high",
+        "image_size": "landscape_4_3",
+        "output_format": "png",
+    }
 
 
 def test_edit_models_require_images_and_only_gpt_takes_a_mask() -> None:
@@ -35,20 +53,24 @@ def test_edit_models_require_images_and_only_gpt_takes_a_mask() -> None:
 
 
 def test_options_map_onto_each_models_parameters() -> None:
-    params = api_params(build_input("nano-banana-pro", "cat", ImageOptions(aspect_ratio="16:9", resolution="4K",
-                                                                           count=3, seed=42)))
+    params = api_params(
+        build_input("nano-banana-pro", "cat", ImageOptions(aspect_ratio="16:9", resolution="4K", count=3, seed=42))
+    )
     assert params["aspect_ratio"] == "16:9" and params["resolution"] == "4K"
     assert params["num_images"] == 3 and params["seed"] == 42
 
 
-@pytest.mark.parametrize(("model", "options", "needle"), [
-    ("nano-banana", ImageOptions(resolution="2K"), "does not support `resolution`"),
-    ("gpt-image-2", ImageOptions(seed=1), "does not support `seed`"),
-    ("nano-banana", ImageOptions(quality="low"), "does not support `quality`"),
-    ("nano-banana-pro", ImageOptions(resolution="0.5K"), "Allowed values: 1K, 2K, 4K"),
-    ("nano-banana", ImageOptions(aspect_ratio="8:1"), "Allowed values"),
-    ("gpt-image-2", ImageOptions(aspect_ratio="auto"), "Allowed values"),
-])
+@pytest.mark.parametrize(
+    ("model", "options", "needle"),
+    [
+        ("nano-banana", ImageOptions(resolution="2K"), "does not support `resolution`"),
+        ("gpt-image-2", ImageOptions(seed=1), "does not support `seed`"),
+        ("nano-banana", ImageOptions(quality="low"), "does not support `quality`"),
+        ("nano-banana-pro", ImageOptions(resolution="0.5K"), "Allowed values: 1K, 2K, 4K"),
+        ("nano-banana", ImageOptions(aspect_ratio="8:1"), "Allowed values"),
+        ("gpt-image-2", ImageOptions(aspect_ratio="auto"), "Allowed values"),
+    ],
+)
 def test_unsupported_options_are_refused_with_what_the_model_supports(
     model: str, options: ImageOptions, needle: str
 ) -> None:
@@ -78,8 +100,12 @@ def test_gpt_sizes_keep_the_vendor_rules(ratio: str, resolution: str) -> None:
 
 
 def test_custom_size_rules() -> None:
-    for bad in ({"width": 1000, "height": 1024}, {"width": 4096, "height": 2048}, {"width": 3072, "height": 768},
-                {"width": 512, "height": 512}):
+    for bad in (
+        {"width": 1000, "height": 1024},
+        {"width": 4096, "height": 2048},
+        {"width": 3072, "height": 768},
+        {"width": 512, "height": 512},
+    ):
         with pytest.raises(ValueError):
             CustomSize(**bad)
     assert CustomSize(width=3840, height=2160).width == 3840

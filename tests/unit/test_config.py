@@ -15,8 +15,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_bot(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "MOUNTSEA_", "DEV_GUILD"))}
-    return subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env={**clean, "PYTHONPATH": str(ROOT), **env},
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bot"],
+        cwd=tmp_path,
+        env={**clean, "PYTHONPATH": str(ROOT), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_missing_settings_print_one_clear_line_and_exit_non_zero(tmp_path: Path) -> None:
@@ -24,13 +31,16 @@ def test_missing_settings_print_one_clear_line_and_exit_non_zero(tmp_path: Path)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "Configuration error: DISCORD_TOKEN is required; MOUNTSEA_API_KEY is required "
-        "(set it in .env or the environment)"]
+        "(set it in .env or the environment)"
+    ]
     assert "Traceback" not in result.stderr
 
 
 def test_invalid_values_are_named_and_secrets_never_echoed(tmp_path: Path) -> None:
-    (tmp_path / ".env").write_text("DISCORD_TOKEN=super-secret-token\nMOUNTSEA_API_KEY=key-123\n"
-                                   "DEV_GUILD_ID=not-a-number\nMOUNTSEA_BASE_URL=ftp://x\n")
+    (tmp_path / ".env").write_text(
+        "DISCORD_TOKEN=super-secret-token\nMOUNTSEA_API_KEY=key-123\n"
+        "DEV_GUILD_ID=not-a-number\nMOUNTSEA_BASE_URL=ftp://x\n"
+    )
     result = run_bot(tmp_path, {})
     assert result.returncode == 2
     assert "DEV_GUILD_ID" in result.stderr and "MOUNTSEA_BASE_URL" in result.stderr

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 
@@ -17,7 +18,7 @@ from bot.providers.base import (
 )
 from bot.providers.http import RetryPolicy, make_client, parse_retry_after
 from bot.providers.hub import HubProvider, extract_image_urls, parse_task
-from tests.fakes.hub import Fault, FakeHub
+from tests.fakes.hub import FakeHub, Fault
 from tests.fakes.images import png
 
 
@@ -41,7 +42,6 @@ async def provider(hub: FakeHub, sleeps: Sleeps) -> AsyncIterator[HubProvider]:
 
 
 async def wait_done(provider: HubProvider, task_id: str) -> object:
-    import asyncio
     for _ in range(200):
         status = await provider.poll(task_id)
         if status.state.terminal:
@@ -71,15 +71,17 @@ async def test_status_progression_pending_processing_completed(provider: HubProv
     hub.plan_next(duration=0.3)
     task_id = await provider.submit("nano-banana", {"prompt": "cat"}, "job-1")
     assert (await provider.poll(task_id)).state is TaskState.PENDING
-    import asyncio
     await asyncio.sleep(0.1)
     assert (await provider.poll(task_id)).state is TaskState.RUNNING
 
 
-@pytest.mark.parametrize(("outcome", "state"), [("failed", TaskState.FAILED), ("timeout", TaskState.TIMEOUT),
-                                                ("cancelled", TaskState.CANCELLED)])
-async def test_failed_tasks_carry_the_reason(provider: HubProvider, hub: FakeHub, outcome: str,
-                                             state: TaskState) -> None:
+@pytest.mark.parametrize(
+    ("outcome", "state"),
+    [("failed", TaskState.FAILED), ("timeout", TaskState.TIMEOUT), ("cancelled", TaskState.CANCELLED)],
+)
+async def test_failed_tasks_carry_the_reason(
+    provider: HubProvider, hub: FakeHub, outcome: str, state: TaskState
+) -> None:
     hub.plan_next(duration=0.0, outcome=outcome)
     status = await wait_done(provider, await provider.submit("nano-banana", {"prompt": "cat"}, "job-1"))
     assert status.state is state  # type: ignore[attr-defined]
@@ -96,8 +98,9 @@ async def test_401_is_a_configuration_error_and_never_retried(hub: FakeHub, slee
 
 
 @pytest.mark.parametrize(("status", "needle"), [(400, "bad input"), (402, "credits"), (422, "bad input")])
-async def test_refusals_are_not_retried_and_explain_why(provider: HubProvider, hub: FakeHub, sleeps: Sleeps,
-                                                        status: int, needle: str) -> None:
+async def test_refusals_are_not_retried_and_explain_why(
+    provider: HubProvider, hub: FakeHub, sleeps: Sleeps, status: int, needle: str
+) -> None:
     hub.submit_faults.append(Fault(status=status, body={"message": "bad input"}))
     with pytest.raises(ProviderRejected) as info:
         await provider.submit("nano-banana", {"prompt": "cat"}, "job-1")
@@ -173,7 +176,7 @@ async def test_api_key_is_never_sent_to_result_hosts(hub: FakeHub) -> None:
 async def test_download_refuses_oversize_results(provider: HubProvider, hub: FakeHub) -> None:
     hub.plan_next(duration=0.0)
     status = await wait_done(provider, await provider.submit("nano-banana", {"prompt": "cat"}, "job-1"))
-    with pytest.raises(Exception, match="exceeds|bytes"):
+    with pytest.raises(Exception, match=r"exceeds|bytes"):
         await provider.download(status.images[0], 10)  # type: ignore[attr-defined]
 
 
@@ -191,7 +194,8 @@ def test_image_urls_are_read_from_every_known_shape() -> None:
 
 def test_ready_without_a_known_status_is_not_taken_for_success() -> None:
     assert parse_task({"status": "weird", "ready": True}).state is TaskState.RUNNING
-    assert parse_task({"status": "weird", "ready": True, "data": {"images": ["https://a"]}}).state is TaskState.SUCCEEDED
+    with_image = {"status": "weird", "ready": True, "data": {"images": ["https://a"]}}
+    assert parse_task(with_image).state is TaskState.SUCCEEDED
     assert parse_task({"status": "processing", "ready": False}).state is TaskState.RUNNING
 
 

@@ -22,11 +22,17 @@ from bot.media import OutputImage
 from bot.providers.catalog import ImageOptions
 from bot.providers.http import RetryPolicy, make_client
 from bot.providers.hub import HubProvider
-from tests.fakes.hub import Fault, FakeHub
+from tests.fakes.hub import FakeHub, Fault
 from tests.fakes.images import noise_png
 
-FAST = RunnerConfig(deadline_seconds=5, max_active=10, poll_min_interval=0.01, poll_max_interval=0.05,
-                    status_edit_min_interval=0, delivery_retry_base=0.01)
+FAST = RunnerConfig(
+    deadline_seconds=5,
+    max_active=10,
+    poll_min_interval=0.01,
+    poll_max_interval=0.05,
+    status_edit_min_interval=0,
+    delivery_retry_base=0.01,
+)
 ALICE = Requester(user_id=1, guild_id=10, channel_id=100, upload_limit=10 * 1024 * 1024)
 
 
@@ -127,11 +133,14 @@ async def test_success_is_delivered_once_with_status_updates(world: World) -> No
     assert job.duration_ms == 100  # the provider's elapsed_ms
 
 
-@pytest.mark.parametrize(("outcome", "state", "needle"), [
-    ("failed", JobState.FAILED, "blocked by the safety filter"),
-    ("timeout", JobState.TIMED_OUT, "timed out"),
-    ("cancelled", JobState.CANCELLED, "cancelled"),
-])
+@pytest.mark.parametrize(
+    ("outcome", "state", "needle"),
+    [
+        ("failed", JobState.FAILED, "blocked by the safety filter"),
+        ("timeout", JobState.TIMED_OUT, "timed out"),
+        ("cancelled", JobState.CANCELLED, "cancelled"),
+    ],
+)
 async def test_provider_failures_are_explained_on_the_status_message(
     world: World, outcome: str, state: JobState, needle: str
 ) -> None:
@@ -176,10 +185,13 @@ async def test_provider_down_fails_clearly(world: World) -> None:
     assert "unavailable" in (world.chat.statuses[job.id][-1].reason or "")
 
 
-@pytest.mark.parametrize(("plan", "needle"), [
-    ({"data_style": "empty"}, "no image"),
-    ({"image": b"<html>not an image</html>"}, "isn't a usable image"),
-])
+@pytest.mark.parametrize(
+    ("plan", "needle"),
+    [
+        ({"data_style": "empty"}, "no image"),
+        ({"image": b"<html>not an image</html>"}, "isn't a usable image"),
+    ],
+)
 async def test_unusable_results_fail_the_job(world: World, plan: dict[str, Any], needle: str) -> None:
     runner, service = world.make()
     world.hub.plan_next(duration=0.0, **plan)
@@ -268,8 +280,7 @@ async def test_durations_are_learned_and_reloaded(world: World) -> None:
     runner, service = world.make()
     for i in range(6):
         world.hub.plan_next(duration=0.05)
-        await finished(world, (await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions())).id,
-                       runner)
+        await finished(world, (await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions())).id, runner)
     fresh, _ = world.make()
     await fresh.start()
     estimate = fresh.stats.estimate("hub:nano-banana:default", 12)

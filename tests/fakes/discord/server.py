@@ -8,6 +8,7 @@ de-duplication, 429s with `retry_after` and a `Via` header, and the exact `appli
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import re
 import secrets
@@ -42,8 +43,9 @@ def point_discord_py_at(base_url: str) -> Callable[[], None]:
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=json.dumps(data).encode(),
-                        headers={"Content-Type": "application/json", **(headers or {})})
+    return web.Response(
+        status=status, body=json.dumps(data).encode(), headers={"Content-Type": "application/json", **(headers or {})}
+    )
 
 
 def _error(status: int, code: int, message: str) -> web.Response:
@@ -93,8 +95,9 @@ class FakeDiscord:
 
     TOKEN = "fake-bot-token"
 
-    def __init__(self, *, upload_limit: int = 10 * 1024 * 1024, ack_deadline: float = 3.0,
-                 token_lifetime: float = 15 * 60) -> None:
+    def __init__(
+        self, *, upload_limit: int = 10 * 1024 * 1024, ack_deadline: float = 3.0, token_lifetime: float = 15 * 60
+    ) -> None:
         self.ids = p.Snowflakes()
         self.upload_limit = upload_limit
         self.ack_deadline = ack_deadline
@@ -165,11 +168,14 @@ class FakeDiscord:
         for limit in self.rate_limits:
             if limit.remaining > 0 and limit.method == request.method and limit.path.search(path):
                 limit.remaining -= 1
-                return _json({"message": "You are being rate limited.", "retry_after": limit.retry_after,
-                              "global": False}, 429,
-                             {"Via": "1.1 google", "X-RateLimit-Scope": "user", "Retry-After": "1"})
-        needs_bot_auth = path.startswith("/api/v10/") and not path.startswith(("/api/v10/interactions/",
-                                                                                "/api/v10/webhooks/"))
+                return _json(
+                    {"message": "You are being rate limited.", "retry_after": limit.retry_after, "global": False},
+                    429,
+                    {"Via": "1.1 google", "X-RateLimit-Scope": "user", "Retry-After": "1"},
+                )
+        needs_bot_auth = path.startswith("/api/v10/") and not path.startswith(
+            ("/api/v10/interactions/", "/api/v10/webhooks/")
+        )
         if needs_bot_auth and request.headers.get("Authorization") != f"Bot {self.TOKEN}":
             return _error(401, 0, "401: Unauthorized")
         response: web.StreamResponse = await handler(request)
@@ -181,7 +187,7 @@ class FakeDiscord:
 
     async def _record(self, kind: str, data: dict[str, Any]) -> None:
         async with self._changed:
-            self.events.append(Event(time.time(), kind, data))
+            self.events.append(Event(time.time(), kind, copy.deepcopy(data)))
             self._changed.notify_all()
 
     async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
@@ -236,17 +242,26 @@ class FakeDiscord:
         return ws
 
     async def _ready(self, ws: web.WebSocketResponse, seq: list[int]) -> None:
-        ready = {"v": 10, "user": self.bot_user, "guilds": [{"id": str(self.guild_id), "unavailable": True}],
-                 "session_id": secrets.token_hex(16), "resume_gateway_url": self.url.replace("http", "ws") + "/gateway",
-                 "application": {"id": str(self.app_id), "flags": 0}, "private_channels": [], "relationships": []}
+        ready = {
+            "v": 10,
+            "user": self.bot_user,
+            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "session_id": secrets.token_hex(16),
+            "resume_gateway_url": self.url.replace("http", "ws") + "/gateway",
+            "application": {"id": str(self.app_id), "flags": 0},
+            "private_channels": [],
+            "relationships": [],
+        }
         for event, data in (("READY", ready), ("GUILD_CREATE", self.guild_payload())):
             seq[0] += 1
             await ws.send_str(json.dumps({"op": 0, "t": event, "s": seq[0], "d": data}))
 
     def guild_payload(self) -> dict[str, Any]:
         everyone = p.role(self.guild_id, "@everyone", p.MEMBER_PERMISSIONS)
-        channels = [p.text_channel(self.channel_id, self.guild_id, "general"),
-                    p.text_channel(self.other_channel_id, self.guild_id, "art", 1)]
+        channels = [
+            p.text_channel(self.channel_id, self.guild_id, "general"),
+            p.text_channel(self.other_channel_id, self.guild_id, "art", 1),
+        ]
         members = [p.member(self.bot_user)] + [p.member(u) for u in self.users.values()]
         return p.guild(self.guild_id, "Fake Guild", int(self.users["admin"]["id"]), channels, [everyone], members)
 
@@ -263,17 +278,34 @@ class FakeDiscord:
         return web.Response(status=204)
 
     async def _app_info(self, _: web.Request) -> web.Response:
-        return _json({"id": str(self.app_id), "name": "ImageBot", "description": "", "icon": None,
-                      "bot_public": True, "bot_require_code_grant": False, "owner": self.users["admin"],
-                      "verify_key": "0" * 64, "flags": 0, "team": None, "summary": ""})
+        return _json(
+            {
+                "id": str(self.app_id),
+                "name": "ImageBot",
+                "description": "",
+                "icon": None,
+                "bot_public": True,
+                "bot_require_code_grant": False,
+                "owner": self.users["admin"],
+                "verify_key": "0" * 64,
+                "flags": 0,
+                "team": None,
+                "summary": "",
+            }
+        )
 
     async def _put_commands(self, request: web.Request) -> web.Response:
         body = await request.json()
         guild = request.match_info.get("guild")
         registered = {}
         for command in body:
-            stored = {**command, "id": str(self.ids.next()), "application_id": str(self.app_id),
-                      "version": str(self.ids.next()), "type": command.get("type", 1)}
+            stored = {
+                **command,
+                "id": str(self.ids.next()),
+                "application_id": str(self.app_id),
+                "version": str(self.ids.next()),
+                "type": command.get("type", 1),
+            }
             if guild:
                 stored["guild_id"] = guild
             registered[command["name"]] = stored
@@ -305,8 +337,13 @@ class FakeDiscord:
         message = None
         if kind in (4, 5):
             flags = int(data.get("flags") or 0) | (LOADING if kind == 5 else 0)
-            message = await self._new_message(interaction.channel_id, {**data, "flags": flags}, files,
-                                              interaction=interaction, ephemeral=bool(flags & EPHEMERAL))
+            message = await self._new_message(
+                interaction.channel_id,
+                {**data, "flags": flags},
+                files,
+                interaction=interaction,
+                ephemeral=bool(flags & EPHEMERAL),
+            )
             interaction.original_id = int(message["id"])
         elif kind == 7 and interaction.original_id:
             message = await self._edit(interaction.original_id, data, files)
@@ -315,10 +352,14 @@ class FakeDiscord:
         await self._record("callback", {"interaction": interaction.id, "type": kind, "data": data})
         if request.query.get("with_response") not in ("1", "true", "True"):
             return web.Response(status=204)
-        result: dict[str, Any] = {"interaction": {"id": str(interaction.id), "type": interaction.type,
-                                                  "response_message_loading": kind == 5,
-                                                  "response_message_ephemeral": bool(message and message["flags"]
-                                                                                     & EPHEMERAL)}}
+        result: dict[str, Any] = {
+            "interaction": {
+                "id": str(interaction.id),
+                "type": interaction.type,
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(message and message["flags"] & EPHEMERAL),
+            }
+        }
         if message is not None:
             result["interaction"]["response_message_id"] = message["id"]
             result["resource"] = {"type": kind, "message": message}
@@ -338,11 +379,13 @@ class FakeDiscord:
         original = self.messages.get(interaction.original_id or 0)
         if original is not None and original.data["flags"] & LOADING:
             # After a deferred response the first follow-up fills in the "thinking" message.
-            return _json(await self._edit(int(original.data["id"]), {**body, "flags": original.data["flags"]
-                                                                     & ~LOADING}, files))
+            return _json(
+                await self._edit(int(original.data["id"]), {**body, "flags": original.data["flags"] & ~LOADING}, files)
+            )
         flags = int(body.get("flags") or 0)
-        message = await self._new_message(interaction.channel_id, body, files, interaction=interaction,
-                                          ephemeral=bool(flags & EPHEMERAL))
+        message = await self._new_message(
+            interaction.channel_id, body, files, interaction=interaction, ephemeral=bool(flags & EPHEMERAL)
+        )
         return _json(message)
 
     async def _webhook_message(self, request: web.Request) -> web.Response:
@@ -368,8 +411,14 @@ class FakeDiscord:
 
     def _check_files(self, files: list[tuple[str, bytes]]) -> web.Response | None:
         if len(files) > MAX_FILES:
-            return _json({"code": 50035, "message": "Invalid Form Body",
-                          "errors": {"files": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH"}]}}}, 400)
+            return _json(
+                {
+                    "code": 50035,
+                    "message": "Invalid Form Body",
+                    "errors": {"files": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH"}]}},
+                },
+                400,
+            )
         if any(len(data) > self.upload_limit for _, data in files) or sum(len(d) for _, d in files) > REQUEST_LIMIT:
             return _error(413, 40005, "Request entity too large")
         return None
@@ -405,7 +454,7 @@ class FakeDiscord:
         else:
             if "before" in request.query:
                 ids = [m for m in ids if m < int(request.query["before"])]
-            ids = ids[-int(request.query.get("limit", 50)):]
+            ids = ids[-int(request.query.get("limit", 50)) :]
         return _json([self.messages[m].data for m in reversed(ids)])
 
     def _visible(self, message_id: int) -> bool:
@@ -433,19 +482,34 @@ class FakeDiscord:
         for stored in self.messages.values():
             for attachment in stored.data["attachments"]:
                 if attachment["id"] == request.match_info["attachment"]:
-                    return web.Response(body=stored.files[attachment["filename"]],
-                                        content_type=attachment.get("content_type") or "application/octet-stream")
+                    return web.Response(
+                        body=stored.files[attachment["filename"]],
+                        content_type=attachment.get("content_type") or "application/octet-stream",
+                    )
         return web.Response(status=404)
 
-    async def _new_message(self, channel_id: int, body: dict[str, Any], files: list[tuple[str, bytes]], *,
-                           author: dict[str, Any] | None = None, interaction: FakeInteraction | None = None,
-                           ephemeral: bool = False) -> dict[str, Any]:
+    async def _new_message(
+        self,
+        channel_id: int,
+        body: dict[str, Any],
+        files: list[tuple[str, bytes]],
+        *,
+        author: dict[str, Any] | None = None,
+        interaction: FakeInteraction | None = None,
+        ephemeral: bool = False,
+    ) -> dict[str, Any]:
         message_id = self.ids.next()
         attachments = self._attachments(channel_id, files)
-        data = p.message(message_id, channel_id, self.guild_id if channel_id in self._guild_channels() else None,
-                         author or self.bot_user, body, attachments,
-                         webhook_id=self.app_id if interaction else None,
-                         interaction_user=self.users_by_id(interaction.user_id) if interaction else None)
+        data = p.message(
+            message_id,
+            channel_id,
+            self.guild_id if channel_id in self._guild_channels() else None,
+            author or self.bot_user,
+            body,
+            attachments,
+            webhook_id=self.app_id if interaction else None,
+            interaction_user=self.users_by_id(interaction.user_id) if interaction else None,
+        )
         if interaction is not None:
             data["application_id"] = str(self.app_id)
         self.messages[message_id] = Stored(data, ephemeral, dict(files))
@@ -460,10 +524,23 @@ class FakeDiscord:
         for filename, data in files:
             attachment_id = self.ids.next()
             url = f"{self.url}/cdn/attachments/{channel_id}/{attachment_id}/{filename}"
-            kind = {"png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "webp": "image/webp",
-                    "gif": "image/gif"}.get(filename.rsplit(".", 1)[-1].lower())
-            out.append({"id": str(attachment_id), "filename": filename, "size": len(data), "url": url,
-                        "proxy_url": url, "content_type": kind})
+            kind = {
+                "png": "image/png",
+                "jpg": "image/jpeg",
+                "jpeg": "image/jpeg",
+                "webp": "image/webp",
+                "gif": "image/gif",
+            }.get(filename.rsplit(".", 1)[-1].lower())
+            out.append(
+                {
+                    "id": str(attachment_id),
+                    "filename": filename,
+                    "size": len(data),
+                    "url": url,
+                    "proxy_url": url,
+                    "content_type": kind,
+                }
+            )
         return out
 
     async def _edit(self, message_id: int, body: dict[str, Any], files: list[tuple[str, bytes]]) -> dict[str, Any]:
@@ -488,8 +565,10 @@ class FakeDiscord:
         stored.deleted = True
         await self._record("message_delete", stored.data)
         if not stored.ephemeral:
-            await self._dispatch("MESSAGE_DELETE", {"id": str(message_id), "channel_id": stored.data["channel_id"],
-                                                    "guild_id": str(self.guild_id)})
+            await self._dispatch(
+                "MESSAGE_DELETE",
+                {"id": str(message_id), "channel_id": stored.data["channel_id"], "guild_id": str(self.guild_id)},
+            )
 
     def _guild_channels(self) -> set[int]:
         return {self.channel_id, self.other_channel_id}
@@ -505,34 +584,70 @@ class FakeDiscord:
                 return registered[name]
         raise KeyError(f"command {name!r} was never synced; synced: {sorted(self.commands)}")
 
-    async def slash(self, name: str, options: dict[str, Any] | None = None, *, user: str = "alice",
-                    channel_id: int | None = None, sent_at: float | None = None,
-                    member_permissions: int = p.MEMBER_PERMISSIONS) -> FakeInteraction:
+    async def slash(
+        self,
+        name: str,
+        options: dict[str, Any] | None = None,
+        *,
+        user: str = "alice",
+        channel_id: int | None = None,
+        sent_at: float | None = None,
+        member_permissions: int = p.MEMBER_PERMISSIONS,
+    ) -> FakeInteraction:
         """Send a slash command as `user`, like Discord does after the user presses enter."""
         command = self.command(name)
         types = {o["name"]: o["type"] for o in command.get("options", [])}
         unknown = set(options or {}) - set(types)
         if unknown:
             raise KeyError(f"/{name} has no option(s) {unknown}")
-        data = {"id": command["id"], "name": name, "type": 1,
-                "options": [{"name": k, "type": types[k], "value": v} for k, v in (options or {}).items()]}
+        data = {
+            "id": command["id"],
+            "name": name,
+            "type": 1,
+            "options": [{"name": k, "type": types[k], "value": v} for k, v in (options or {}).items()],
+        }
         return await self._send_interaction(2, data, user, channel_id, sent_at, member_permissions)
 
-    async def _send_interaction(self, kind: int, data: dict[str, Any], user: str, channel_id: int | None,
-                                sent_at: float | None, member_permissions: int) -> FakeInteraction:
+    async def _send_interaction(
+        self,
+        kind: int,
+        data: dict[str, Any],
+        user: str,
+        channel_id: int | None,
+        sent_at: float | None,
+        member_permissions: int,
+    ) -> FakeInteraction:
         channel_id = channel_id or self.channel_id
-        interaction = FakeInteraction(id=self.ids.next(sent_at), token=secrets.token_urlsafe(48), type=kind,
-                                      channel_id=channel_id, guild_id=self.guild_id,
-                                      user_id=int(self.users[user]["id"]), sent_at=time.time())
+        interaction = FakeInteraction(
+            id=self.ids.next(sent_at),
+            token=secrets.token_urlsafe(48),
+            type=kind,
+            channel_id=channel_id,
+            guild_id=self.guild_id,
+            user_id=int(self.users[user]["id"]),
+            sent_at=time.time(),
+        )
         self.interactions[interaction.id] = interaction
         channel = next(c for c in self.guild_payload()["channels"] if int(c["id"]) == channel_id)
-        payload = {"id": str(interaction.id), "application_id": str(self.app_id), "type": kind,
-                   "token": interaction.token, "version": 1, "attachment_size_limit": self.upload_limit,
-                   "guild_id": str(self.guild_id), "channel_id": str(channel_id), "channel": channel,
-                   "member": p.member(self.users[user], permissions=member_permissions),
-                   "app_permissions": str(self.app_permissions.get(channel_id, p.BOT_PERMISSIONS)),
-                   "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
-                   "authorizing_integration_owners": {"0": str(self.guild_id)}, "context": 0, "data": data}
+        payload = {
+            "id": str(interaction.id),
+            "application_id": str(self.app_id),
+            "type": kind,
+            "token": interaction.token,
+            "version": 1,
+            "attachment_size_limit": self.upload_limit,
+            "guild_id": str(self.guild_id),
+            "channel_id": str(channel_id),
+            "channel": channel,
+            "member": p.member(self.users[user], permissions=member_permissions),
+            "app_permissions": str(self.app_permissions.get(channel_id, p.BOT_PERMISSIONS)),
+            "locale": "en-US",
+            "guild_locale": "en-US",
+            "entitlements": [],
+            "authorizing_integration_owners": {"0": str(self.guild_id)},
+            "context": 0,
+            "data": data,
+        }
         await self._dispatch("INTERACTION_CREATE", payload)
         return interaction
 
@@ -545,8 +660,12 @@ class FakeDiscord:
                         return event
                 await self._changed.wait()
 
-    async def wait_for_message(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0,
-                               kinds: tuple[str, ...] = ("message_create",)) -> dict[str, Any]:
+    async def wait_for_message(
+        self,
+        predicate: Callable[[dict[str, Any]], bool],
+        timeout: float = 10.0,
+        kinds: tuple[str, ...] = ("message_create",),
+    ) -> dict[str, Any]:
         event = await self.wait_for(lambda e: e.kind in kinds and predicate(e.data), timeout)
         return event.data
 
