@@ -18,7 +18,9 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 class Settings(BaseSettings):
     """Every setting the bot reads. Environment names are the upper-case field names."""
 
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     discord_token: SecretStr
     mountsea_api_key: SecretStr
