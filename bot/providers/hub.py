@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -13,7 +14,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot.providers.base import ProviderError, ProviderProtocolError, TaskState, TaskStatus
-from bot.providers.http import RetryPolicy, send
+from bot.providers.http import MAX_CONNECTIONS, RetryPolicy, send
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class HubProvider:
         self._client = client
         self._api_key = api_key
         self._policy = policy
+        self._in_flight = asyncio.Semaphore(MAX_CONNECTIONS)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
@@ -57,6 +59,7 @@ class HubProvider:
             policy=self._policy,
             idempotent=False,
             what=f"hub submit {model}",
+            limiter=self._in_flight,
         )
         payload = _json_object(response)
         for key in ("task_id", "taskId", "id"):
@@ -74,12 +77,13 @@ class HubProvider:
             policy=self._policy,
             idempotent=True,
             what=f"hub poll {task_id}",
+            limiter=self._in_flight,
         )
         return parse_task(_json_object(response))
 
     async def download(self, url: str, max_bytes: int) -> bytes:
         """Fetch a result image (http(s) or data: URI), at most `max_bytes`."""
-        return await download(self._client, url, max_bytes, self._policy)
+        return await download(self._client, url, max_bytes, self._policy, self._in_flight)
 
 
 def parse_task(payload: dict[str, Any]) -> TaskStatus:
@@ -134,7 +138,9 @@ def _urls_from_list(items: list[Any]) -> tuple[str, ...]:
     return tuple(u for u in urls if u.startswith(("http://", "https://", "data:")))
 
 
-async def download(client: httpx.AsyncClient, url: str, max_bytes: int, policy: RetryPolicy) -> bytes:
+async def download(
+    client: httpx.AsyncClient, url: str, max_bytes: int, policy: RetryPolicy, limiter: asyncio.Semaphore | None = None
+) -> bytes:
     """Download an image URL or decode a data: URI, refusing anything over `max_bytes`."""
     if url.startswith("data:"):
         return _decode_data_uri(url, max_bytes)
@@ -147,6 +153,7 @@ async def download(client: httpx.AsyncClient, url: str, max_bytes: int, policy: 
         idempotent=True,
         what="result download",
         stream=True,
+        limiter=limiter,
     )
     try:
         declared = response.headers.get("Content-Length")

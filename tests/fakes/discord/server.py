@@ -8,7 +8,9 @@ de-duplication, 429s with `retry_after` and a `Via` header, and the exact `appli
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
+import hashlib
 import json
 import re
 import secrets
@@ -26,6 +28,7 @@ from tests.fakes.discord import payloads as p
 
 MAX_FILES = 10
 REQUEST_LIMIT = 25 * 1024 * 1024
+HEARTBEAT_RTT = 0.02
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 
@@ -96,17 +99,24 @@ class FakeDiscord:
     TOKEN = "fake-bot-token"
 
     def __init__(
-        self, *, upload_limit: int = 10 * 1024 * 1024, ack_deadline: float = 3.0, token_lifetime: float = 15 * 60
+        self,
+        *,
+        upload_limit: int = 10 * 1024 * 1024,
+        ack_deadline: float = 3.0,
+        token_lifetime: float = 15 * 60,
+        channels: int = 2,
+        bucket_limit: int = 50,
     ) -> None:
         self.ids = p.Snowflakes()
         self.upload_limit = upload_limit
         self.ack_deadline = ack_deadline
         self.token_lifetime = token_lifetime
+        self.bucket_limit = bucket_limit
         self.app_id = self.ids.next()
         self.bot_user = p.user(self.ids.next(), "ImageBot", bot=True)
         self.guild_id = self.ids.next()
-        self.channel_id = self.ids.next()
-        self.other_channel_id = self.ids.next()
+        self.channel_ids = [self.ids.next() for _ in range(max(2, channels))]
+        self.channel_id, self.other_channel_id = self.channel_ids[0], self.channel_ids[1]
         self.users = {name: p.user(self.ids.next(), name) for name in ("alice", "bob", "admin")}
         self.app_permissions: dict[int, int] = {}
         self.messages: dict[int, Stored] = {}
@@ -115,6 +125,7 @@ class FakeDiscord:
         self.commands: dict[str, dict[str, Any]] = {}
         self.guild_commands: dict[int, dict[str, dict[str, Any]]] = {}
         self.interactions: dict[int, FakeInteraction] = {}
+        self._by_token: dict[str, FakeInteraction] = {}
         self.events: list[Event] = []
         self.requests: list[tuple[float, str, str]] = []
         self.rate_limits: list[RateLimit] = []
@@ -122,6 +133,7 @@ class FakeDiscord:
         self.resumes = 0
         self._sockets: list[tuple[web.WebSocketResponse, list[int]]] = []
         self._changed = asyncio.Condition()
+        self._background: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -179,6 +191,17 @@ class FakeDiscord:
         if needs_bot_auth and request.headers.get("Authorization") != f"Bot {self.TOKEN}":
             return _error(401, 0, "401: Unauthorized")
         response: web.StreamResponse = await handler(request)
+        if path.startswith("/api/v10/") and response.status != 429:
+            # Discord sends these on every answer; without them discord.py allows one request per bucket.
+            bucket = re.sub(r"\d{15,}", "{id}", f"{request.method} {path}")
+            response.headers.update(
+                {
+                    "X-RateLimit-Limit": str(self.bucket_limit),
+                    "X-RateLimit-Remaining": str(self.bucket_limit - 1),
+                    "X-RateLimit-Reset-After": "1.000",
+                    "X-RateLimit-Bucket": hashlib.sha1(bucket.encode()).hexdigest()[:16],
+                }
+            )
         return response
 
     def rate_limit(self, method: str, path_regex: str, count: int = 1, retry_after: float = 0.05) -> None:
@@ -226,7 +249,9 @@ class FakeDiscord:
                 payload = json.loads(msg.data)
                 op = payload.get("op")
                 if op == 1:
-                    await ws.send_str(json.dumps({"op": 11}))
+                    # Real ACKs take a network round trip; an instant one races discord.py's keep-alive
+                    # thread (it records the send time after the send) and reads as a 41 s latency.
+                    self._background.add(asyncio.create_task(self._heartbeat_ack(ws)))
                 elif op == 2:
                     self.identifies += 1
                     self._sockets.append((ws, seq))
@@ -240,6 +265,12 @@ class FakeDiscord:
         finally:
             self._sockets = [(w, s) for w, s in self._sockets if w is not ws]
         return ws
+
+    async def _heartbeat_ack(self, ws: web.WebSocketResponse) -> None:
+        await asyncio.sleep(HEARTBEAT_RTT)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_str(json.dumps({"op": 11}))
+        self._background = {t for t in self._background if not t.done()}
 
     async def _ready(self, ws: web.WebSocketResponse, seq: list[int]) -> None:
         ready = {
@@ -259,8 +290,8 @@ class FakeDiscord:
     def guild_payload(self) -> dict[str, Any]:
         everyone = p.role(self.guild_id, "@everyone", p.MEMBER_PERMISSIONS)
         channels = [
-            p.text_channel(self.channel_id, self.guild_id, "general"),
-            p.text_channel(self.other_channel_id, self.guild_id, "art", 1),
+            p.text_channel(c, self.guild_id, "general" if i == 0 else f"art-{i}", i)
+            for i, c in enumerate(self.channel_ids)
         ]
         members = [p.member(self.bot_user)] + [p.member(u) for u in self.users.values()]
         return p.guild(self.guild_id, "Fake Guild", int(self.users["admin"]["id"]), channels, [everyone], members)
@@ -318,7 +349,7 @@ class FakeDiscord:
     # -- interactions -----------------------------------------------------------------------------
 
     def _token_interaction(self, token: str) -> FakeInteraction | None:
-        return next((i for i in self.interactions.values() if i.token == token), None)
+        return self._by_token.get(token)
 
     async def _callback(self, request: web.Request) -> web.Response:
         interaction = self.interactions.get(int(request.match_info["id"]))
@@ -571,7 +602,7 @@ class FakeDiscord:
             )
 
     def _guild_channels(self) -> set[int]:
-        return {self.channel_id, self.other_channel_id}
+        return set(self.channel_ids)
 
     def users_by_id(self, user_id: int) -> dict[str, Any]:
         return next(u for u in self.users.values() if int(u["id"]) == user_id)
@@ -628,7 +659,8 @@ class FakeDiscord:
             sent_at=time.time(),
         )
         self.interactions[interaction.id] = interaction
-        channel = next(c for c in self.guild_payload()["channels"] if int(c["id"]) == channel_id)
+        self._by_token[interaction.token] = interaction
+        channel = p.text_channel(channel_id, self.guild_id, "general" if channel_id == self.channel_id else "art")
         payload = {
             "id": str(interaction.id),
             "application_id": str(self.app_id),

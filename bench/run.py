@@ -1,0 +1,229 @@
+"""Benchmark: K concurrent /imagine jobs through the real bot, the fake Discord and the fake Hub.
+
+    .venv/bin/python -m bench.run [--ks 1,50,500] [--duration 20] [--spread 0.25] [--warmup 8]
+
+The bot runs in its own process (so RSS and loop lag are the bot's alone) with production timing
+settings; this process runs both fakes and measures, per K:
+  ack latency        interaction sent -> callback received at the fake Discord
+  added latency      task ready at the fake Hub -> message with the file at the fake Discord
+  polls per job      the bot's task polls, and a fixed 2-second poller's on the same tasks (baseline,
+                     polling the same fake Hub in the same run)
+  peak RSS           VmHWM of the bot process
+  loop lag p99       the bot's event loop, sampled every 10 ms
+A warm-up batch runs first so the bot has learned typical durations, as a bot in service has.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import math
+import os
+import random
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.hub import FakeHub, Plan
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE_INTERVAL = 2.0
+
+
+@dataclass
+class Round:
+    k: int
+    ack: list[float]
+    added: list[float]
+    polls: list[int]
+    baseline_polls: list[int]
+    baseline_added: list[float]
+    rss_mb: float
+    detect: list[float]
+    deliver: list[float]
+    cpu: float
+    wall: float
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def vm_hwm_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+async def baseline_poller(client: httpx.AsyncClient, hub: FakeHub, task_id: str) -> tuple[int, float]:
+    """A fixed 2-second poller on one task: (polls, seconds from ready to seeing it done)."""
+    task = hub.tasks[task_id]
+    polls = 0
+    while True:
+        await asyncio.sleep(max(0.0, task.created + (polls + 1) * BASELINE_INTERVAL - time.time()))
+        polls += 1
+        response = await client.get(f"/hub/v1/tasks/{task_id}", headers={"X-Bench-Baseline": "1"})
+        response.raise_for_status()
+        if response.json().get("ready"):
+            return polls, time.time() - task.ready_at
+
+
+async def one_round(
+    k: int, discord_fake: FakeDiscord, hub: FakeHub, bot_pid: int, lag_window: list[float], measure: bool = True
+) -> Round | None:
+    started = time.time()
+    cpu_start = cpu_seconds(bot_pid)
+    first_task = len(hub.tasks)
+    event_cursor = len(discord_fake.events)
+    prompts = {f"bench {started:.0f} job {i}" for i in range(k)}
+    sent = await asyncio.gather(
+        *(
+            discord_fake.slash(
+                "imagine",
+                {"prompt": prompt, "model": "nano-banana-2"},
+                channel_id=discord_fake.channel_ids[i % len(discord_fake.channel_ids)],
+            )
+            for i, prompt in enumerate(sorted(prompts))
+        )
+    )
+    delivered: dict[str, float] = {}
+    baseline: list[asyncio.Task[tuple[int, float]]] = []
+    seen_tasks = first_task
+    auth = {"Authorization": f"Bearer {hub.api_key}"}
+    async with httpx.AsyncClient(
+        base_url=hub.url, timeout=30, headers=auth, limits=httpx.Limits(max_connections=50)
+    ) as client:
+        deadline = time.time() + 180
+        while len(delivered) < k and time.time() < deadline:
+            await asyncio.sleep(0.05)
+            task_ids = list(hub.tasks)
+            for task_id in task_ids[seen_tasks:]:
+                baseline.append(asyncio.create_task(baseline_poller(client, hub, task_id)))
+            seen_tasks = len(task_ids)
+            for event in discord_fake.events[event_cursor:]:
+                if event.kind == "message_create" and event.data["attachments"]:
+                    prompt = event.data["embeds"][0]["description"]
+                    if prompt in prompts:
+                        delivered.setdefault(prompt, event.at)
+            event_cursor = len(discord_fake.events)
+        baseline_results = await asyncio.gather(*baseline)
+    if len(delivered) < k:
+        print(f"  K={k}: only {len(delivered)}/{k} delivered in time", file=sys.stderr)
+    if not measure:
+        return None
+    tasks = [hub.tasks[t] for t in list(hub.tasks)[first_task:]]
+    done = [t for t in tasks if t.input["prompt"] in delivered and t.first_seen_done is not None]
+    added = [delivered[t.input["prompt"]] - t.ready_at for t in done]
+    detect = [t.first_seen_done - t.ready_at for t in done]  # type: ignore[operator]
+    deliver = [delivered[t.input["prompt"]] - t.first_seen_done for t in done]  # type: ignore[operator]
+    acks = [i.acked_at - i.sent_at for i in sent if i.acked_at is not None]
+    lag_window[:] = [started, time.time()]
+    return Round(
+        k=k,
+        ack=acks,
+        added=added,
+        polls=[t.polls for t in tasks],
+        baseline_polls=[b[0] for b in baseline_results],
+        baseline_added=[b[1] for b in baseline_results],
+        rss_mb=vm_hwm_mb(bot_pid),
+        detect=detect,
+        deliver=deliver,
+        cpu=cpu_seconds(bot_pid) - cpu_start,
+        wall=time.time() - started,
+    )
+
+
+def report(rounds: list[Round], lag_samples: list[tuple[float, float]], windows: list[list[float]]) -> None:
+    print()
+    print(
+        "   K | ack p50 | ack p99 | added p50 | added p95 | polls/job | 2s-poller polls/job (added p50) "
+        "| peak RSS | loop lag p99"
+    )
+    for r, (start, end) in zip(rounds, windows, strict=True):
+        lag = [value for at, value in lag_samples if start <= at <= end]
+        print(
+            f"{r.k:>4} | {pct(r.ack, 0.5) * 1000:5.0f}ms | {pct(r.ack, 0.99) * 1000:5.0f}ms "
+            f"| {pct(r.added, 0.5):7.2f} s | {pct(r.added, 0.95):7.2f} s "
+            f"| {sum(r.polls) / len(r.polls):9.1f} | {sum(r.baseline_polls) / len(r.baseline_polls):10.1f} "
+            f"({pct(r.baseline_added, 0.5):.2f} s)      | {r.rss_mb:5.0f} MB | {pct(lag, 0.99) * 1000:7.1f} ms"
+        )
+    print()
+    print("   K | found by a poll p50/p95 | then posted p50/p95 | bot CPU (s) / wall (s)")
+    for r in rounds:
+        print(
+            f"{r.k:>4} | {pct(r.detect, 0.5):6.2f} / {pct(r.detect, 0.95):5.2f} s       "
+            f"| {pct(r.deliver, 0.5):6.2f} / {pct(r.deliver, 0.95):5.2f} s   | {r.cpu:6.1f} / {r.wall:5.1f}"
+        )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ks", default="1,50,500")
+    parser.add_argument("--duration", type=float, default=20.0, help="mean provider task duration (s)")
+    parser.add_argument("--spread", type=float, default=0.25, help="uniform spread around the mean")
+    parser.add_argument("--warmup", type=int, default=8, help="jobs run first so durations are learned")
+    args = parser.parse_args()
+    ks = [int(k) for k in args.ks.split(",")]
+    rng = random.Random(42)
+    low, high = args.duration * (1 - args.spread), args.duration * (1 + args.spread)
+
+    async with FakeDiscord(channels=50) as discord_fake, FakeHub() as hub:
+        hub.default_plan = lambda: Plan(duration=rng.uniform(low, high))
+        with tempfile.TemporaryDirectory() as tmp:
+            lag_file = Path(tmp) / "lag.json"
+            env = {
+                **os.environ,
+                "BENCH_DISCORD_URL": discord_fake.url,
+                "BENCH_LAG_FILE": str(lag_file),
+                "DISCORD_TOKEN": FakeDiscord.TOKEN,
+                "MOUNTSEA_API_KEY": hub.api_key,
+                "MOUNTSEA_BASE_URL": hub.url,
+                "DATABASE_PATH": str(Path(tmp) / "bench.db"),
+                "MAX_ACTIVE_JOBS": "1000",
+                "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+                "PYTHONPATH": str(ROOT),
+            }
+            proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.bot_process", cwd=tmp, env=env)
+            try:
+                async with asyncio.timeout(30):
+                    while not discord_fake.commands:
+                        await asyncio.sleep(0.05)
+                await asyncio.sleep(0.5)
+                print(f"bot pid {proc.pid}; tasks take {low:.0f}-{high:.0f} s; warming up with {args.warmup} jobs")
+                await one_round(args.warmup, discord_fake, hub, proc.pid, [], measure=False)
+                rounds, windows = [], []
+                for k in ks:
+                    window: list[float] = []
+                    print(f"K={k} ...", flush=True)
+                    result = await one_round(k, discord_fake, hub, proc.pid, window)
+                    assert result is not None
+                    rounds.append(result)
+                    windows.append(window)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 30)
+            lag_samples = json.loads(lag_file.read_text()) if lag_file.exists() else []
+    report(rounds, lag_samples, windows)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
