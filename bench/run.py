@@ -31,6 +31,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.bot_process import probe_lag
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.hub import FakeHub, Plan
 
@@ -178,12 +179,14 @@ async def main() -> None:
     parser.add_argument("--ks", default="1,50,500")
     parser.add_argument("--duration", type=float, default=20.0, help="mean provider task duration (s)")
     parser.add_argument("--spread", type=float, default=0.25, help="uniform spread around the mean")
-    parser.add_argument("--warmup", type=int, default=8, help="jobs run first so durations are learned")
+    parser.add_argument("--warmup", type=int, default=20, help="jobs run first so durations are learned")
     args = parser.parse_args()
     ks = [int(k) for k in args.ks.split(",")]
     rng = random.Random(42)
     low, high = args.duration * (1 - args.spread), args.duration * (1 + args.spread)
 
+    fake_lag: list[tuple[float, float]] = []
+    fake_probe = asyncio.create_task(probe_lag(fake_lag), name="fake-lag-probe")
     async with FakeDiscord(channels=50) as discord_fake, FakeHub() as hub:
         hub.default_plan = lambda: Plan(duration=rng.uniform(low, high))
         with tempfile.TemporaryDirectory() as tmp:
@@ -221,7 +224,11 @@ async def main() -> None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(proc.wait(), 30)
             lag_samples = json.loads(lag_file.read_text()) if lag_file.exists() else []
+    fake_probe.cancel()
     report(rounds, lag_samples, windows)
+    for r, (start, end) in zip(rounds, windows, strict=True):
+        lag = [value for at, value in fake_lag if start <= at <= end]
+        print(f"K={r.k}: the fakes' own loop lag p99 {pct(lag, 0.99) * 1000:.1f} ms (a slow fake inflates latencies)")
 
 
 if __name__ == "__main__":

@@ -72,19 +72,24 @@ class Database:
                 raise
             await self._conn.execute("COMMIT")
 
+    # Each call below is one round trip to aiosqlite's thread. Under load every round trip waits for a
+    # turn of the event loop, so single statements run in autocommit mode (atomic by themselves) rather
+    # than as BEGIN/statement/COMMIT, and cursors are not closed explicitly. The lock only keeps them
+    # out of an open multi-statement transaction.
+
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        async with self._lock, self._conn.execute(sql, params) as cursor:
-            row: aiosqlite.Row | None = await cursor.fetchone()
-            return row
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        async with self._lock, self._conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        async with self._lock:
+            return list(await self._conn.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
-        """Run one write statement in its own transaction; return the rows changed."""
-        async with self.transaction() as tx:
-            return await tx.execute(sql, params)
+        """Run one write statement (atomic on its own); return the rows changed."""
+        async with self._lock:
+            cursor = await self._conn.execute(sql, params)
+            return cursor.rowcount
 
 
 class Transaction:

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 DEFAULT_PRIOR_SECONDS = 30.0
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+POLL_JITTER = 0.03
 
 _FINAL_STATES = {
     TaskState.FAILED: JobState.FAILED,
@@ -52,7 +53,7 @@ class RunnerConfig:
 
     deadline_seconds: float = 600.0
     max_active: int = 50
-    poll_min_interval: float = 0.75
+    poll_min_interval: float = 0.4
     poll_max_interval: float = 15.0
     status_edit_min_interval: float = 2.0
     delivery_retries: int = 3
@@ -182,7 +183,9 @@ class JobRunner:
         spec = MODELS.get(job.model)
         estimate = self.stats.estimate(job.duration_key, spec.typical_seconds if spec else DEFAULT_PRIOR_SECONDS)
         offsets = poll_offsets(estimate, self._config.poll_min_interval, self._config.poll_max_interval)
-        next_at = job.submitted_at + next(offsets)
+        # Jobs submitted together share an estimate; a per-job stretch keeps them from polling in waves.
+        stretch = random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
+        next_at = job.submitted_at + next(offsets) * stretch
         polls = 0
         while True:
             now = self._clock()
@@ -203,7 +206,7 @@ class JobRunner:
                 return await self._finish(job, JobState.FAILED, exc.code, exc.user_message), None
             now = self._clock()
             while next_at <= now:
-                next_at = job.submitted_at + next(offsets)
+                next_at = job.submitted_at + next(offsets) * stretch
             if status is None or not status.state.terminal:
                 if status is not None and status.state is TaskState.RUNNING and job.state is JobState.SUBMITTED:
                     await self._store.mark_running(job.id)
@@ -211,7 +214,10 @@ class JobRunner:
                 log.debug("job %d: poll %d: %s", job.id, polls, status.state if status else "unavailable")
                 continue
             log.info("job %d: task %s after %d polls", job.id, status.state, polls)
-            return await self._on_terminal(job, provider, status)
+            started = time.perf_counter()
+            result = await self._on_terminal(job, provider, status)
+            log.debug("job %d: result handled in %.0f ms", job.id, (time.perf_counter() - started) * 1000)
+            return result
 
     async def _on_terminal(
         self, job: Job, provider: ImageProvider, status: TaskStatus
@@ -232,6 +238,7 @@ class JobRunner:
         if not status.images:
             log.error("job %d: completed without images; payload: %.2000s", job.id, status.raw)
             return await self._finish(job, JobState.FAILED, "no_images", text.NO_IMAGES), None
+        started = time.perf_counter()
         try:
             images = await self._fetch_images(job, provider, status.images)
         except (ProviderError, ImageError) as exc:
@@ -243,9 +250,12 @@ class JobRunner:
             else:
                 message = text.image_unusable(str(exc))
             return await self._finish(job, JobState.FAILED, "bad_result", message), None
+        log.debug("job %d: fetched %d image(s) in %.0f ms", job.id, len(images), (time.perf_counter() - started) * 1000)
         duration_ms = status.elapsed_ms or int((self._clock() - job.submitted_at) * 1000)
         self.stats.add(job.duration_key, duration_ms / 1000)
-        job = await self._finish(job, JobState.SUCCEEDED, duration_ms=duration_ms, result_urls=status.images)
+        job = await self._finish(
+            job, JobState.SUCCEEDED, duration_ms=duration_ms, result_urls=status.images, delivery_started=True
+        )
         return job, images
 
     async def _fetch_images(self, job: Job, provider: ImageProvider, urls: tuple[str, ...]) -> list[OutputImage]:
@@ -267,18 +277,32 @@ class JobRunner:
         *,
         duration_ms: int | None = None,
         result_urls: tuple[str, ...] = (),
+        delivery_started: bool = False,
     ) -> Job:
-        await self._store.finish(
+        now = self._clock()
+        changed = await self._store.finish(
             job.id,
             state,
-            self._clock(),
+            now,
             duration_ms=duration_ms,
             result_urls=result_urls,
             error_code=error_code,
             error_message=error_message,
+            delivery_started=delivery_started,
         )
+        if not changed:  # someone else ended it first; the row says how
+            return await self._store.get(job.id)
         log.info("job %d: %s", job.id, state)
-        return await self._store.get(job.id)
+        return dataclasses.replace(
+            job,
+            state=state,
+            finished_at=now,
+            duration_ms=duration_ms,
+            result_urls=result_urls,
+            error_code=error_code,
+            error_message=error_message,
+            delivery_started_at=now if delivery_started else None,
+        )
 
     # -- delivery ----------------------------------------------------------------------------------
 
@@ -287,13 +311,14 @@ class JobRunner:
             await self._show(job, StatusUpdate(Phase.FAILED, reason=job.error_message or text.GENERIC_FAILURE))
             await self._store.mark_delivered(job.id, self._clock(), None)
             return
-        if job.delivery_started_at is not None:
-            existing = await self._retrying(job, lambda: self._publisher.find_result(job))
-            if existing is not None:
-                log.info("job %d: result was already posted as message %d", job.id, existing)
-                await self._record_delivery(job, existing)
-                return
         if images is None:
+            # Resumed after a restart: the result may have been posted just before the process died.
+            if job.delivery_started_at is not None:
+                existing = await self._retrying(job, lambda: self._publisher.find_result(job))
+                if existing is not None:
+                    log.info("job %d: result was already posted as message %d", job.id, existing)
+                    await self._record_delivery(job, existing)
+                    return
             try:
                 provider = self._providers[job.provider]
                 images = await self._fetch_images(job, provider, job.result_urls)
@@ -302,14 +327,16 @@ class JobRunner:
                 await self._show(job, StatusUpdate(Phase.FAILED, reason=text.RESULT_EXPIRED))
                 await self._store.mark_delivered(job.id, self._clock(), None, "result_unavailable")
                 return
-        await self._store.mark_delivery_started(job.id, self._clock())
+            await self._store.mark_delivery_started(job.id, self._clock())
         ready = images
+        started = time.perf_counter()
         try:
             message_id = await self._retrying(job, lambda: self._publisher.post_result(job, ready))
         except DeliveryError as exc:
             log.error("job %d: could not post the result: %s", job.id, exc)
             await self._store.mark_delivered(job.id, self._clock(), None, str(exc)[:500])
             return
+        log.debug("job %d: result posted in %.0f ms", job.id, (time.perf_counter() - started) * 1000)
         await self._record_delivery(job, message_id)
 
     async def _record_delivery(self, job: Job, message_id: int) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 MIN_SAMPLES = 5
 MAX_SAMPLES = 50
 DENSE_INTERVAL_CAP = 2.0
+WINDOW_FRACTION = 0.15
 BACKOFF_FACTOR = 1.4
 
 
@@ -51,9 +52,10 @@ def _quantile(sorted_values: list[float], q: float) -> float:
 def poll_offsets(estimate: Estimate, min_interval: float, max_interval: float) -> Iterator[float]:
     """Seconds after submission at which to poll, forever (the caller stops at the deadline).
 
-    Early looks (never further apart than `max_interval`) catch fast failures such as safety blocks; then
-    polls every `dense` seconds across the likely window, where a poll is most likely to find the result;
-    then back off up to `max_interval`.
+    Early looks (never further apart than `max_interval`) catch fast failures such as safety blocks.
+    Across the likely window the interval is a fraction of the window still ahead: polls get denser as
+    the finish becomes more likely for a task not done yet (its hazard rate rises), and a late poll is
+    only paid for by the tasks still running. After the window, back off up to `max_interval`.
     """
     first = max(min_interval, estimate.early)
     if first > 6 * min_interval:
@@ -61,12 +63,11 @@ def poll_offsets(estimate: Estimate, min_interval: float, max_interval: float) -
         while early < first:
             yield early
             early += max_interval
-    dense = min(DENSE_INTERVAL_CAP, max(min_interval, (estimate.late - estimate.early) / 12))
     t = first
     while t <= estimate.late:
         yield t
-        t += dense
-    interval = dense
+        t += min(DENSE_INTERVAL_CAP, max_interval, max(min_interval, (estimate.late - t) * WINDOW_FRACTION))
+    interval = min_interval
     while True:
         yield t
         interval = min(max_interval, interval * BACKOFF_FACTOR)

@@ -25,7 +25,8 @@ WHERE id = ? AND state = 'queued'
 """
 _RUNNING = "UPDATE jobs SET state = 'running' WHERE id = ? AND state = 'submitted'"
 _FINISH = """
-UPDATE jobs SET state = ?, finished_at = ?, duration_ms = ?, result_urls = ?, error_code = ?, error_message = ?
+UPDATE jobs SET state = ?, finished_at = ?, duration_ms = ?, result_urls = ?, error_code = ?, error_message = ?,
+                delivery_started_at = ?
 WHERE id = ? AND state IN ('queued', 'submitted', 'running')
 """
 _DELIVERY_STARTED = "UPDATE jobs SET delivery_started_at = ? WHERE id = ? AND delivered_at IS NULL"
@@ -85,11 +86,24 @@ class JobStore:
         result_urls: tuple[str, ...] = (),
         error_code: str | None = None,
         error_message: str | None = None,
+        delivery_started: bool = False,
     ) -> bool:
-        """Move a live job to a terminal state; False if it was already terminal."""
+        """Move a live job to a terminal state; False if it was already terminal.
+
+        `delivery_started` records, in the same write, that the result is about to be posted.
+        """
         changed = await self._db.execute(
             _FINISH,
-            (state.value, now, duration_ms, json.dumps(list(result_urls)), error_code, error_message, job_id),
+            (
+                state.value,
+                now,
+                duration_ms,
+                json.dumps(list(result_urls)),
+                error_code,
+                error_message,
+                now if delivery_started else None,
+                job_id,
+            ),
         )
         return changed == 1
 

@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 # The request never left this machine, so retrying cannot create a second task.
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-MAX_CONNECTIONS = 32
+MAX_CONNECTIONS = 16  # API calls in flight per provider
+DOWNLOAD_HEADROOM = 8  # extra pooled connections for result downloads
 MAX_BACKOFF_SECONDS = 30.0
 MAX_RETRY_AFTER_SECONDS = 120.0
 
@@ -40,7 +41,9 @@ def make_client(
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
-        limits=httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS),
+        limits=httpx.Limits(
+            max_connections=MAX_CONNECTIONS + DOWNLOAD_HEADROOM, max_keepalive_connections=MAX_CONNECTIONS
+        ),
         headers={"User-Agent": "imagebot/0.1 (+discord)"},
         transport=transport,
         follow_redirects=True,

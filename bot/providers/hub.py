@@ -83,7 +83,9 @@ class HubProvider:
 
     async def download(self, url: str, max_bytes: int) -> bytes:
         """Fetch a result image (http(s) or data: URI), at most `max_bytes`."""
-        return await download(self._client, url, max_bytes, self._policy, self._in_flight)
+        # Not behind the API-call limiter: a finished job's image must not wait for hundreds of polls
+        # (callers bound downloads themselves; the pool has room for them).
+        return await download(self._client, url, max_bytes, self._policy)
 
 
 def parse_task(payload: dict[str, Any]) -> TaskStatus:
@@ -138,9 +140,7 @@ def _urls_from_list(items: list[Any]) -> tuple[str, ...]:
     return tuple(u for u in urls if u.startswith(("http://", "https://", "data:")))
 
 
-async def download(
-    client: httpx.AsyncClient, url: str, max_bytes: int, policy: RetryPolicy, limiter: asyncio.Semaphore | None = None
-) -> bytes:
+async def download(client: httpx.AsyncClient, url: str, max_bytes: int, policy: RetryPolicy) -> bytes:
     """Download an image URL or decode a data: URI, refusing anything over `max_bytes`."""
     if url.startswith("data:"):
         return _decode_data_uri(url, max_bytes)
@@ -153,7 +153,6 @@ async def download(
         idempotent=True,
         what="result download",
         stream=True,
-        limiter=limiter,
     )
     try:
         declared = response.headers.get("Content-Length")
