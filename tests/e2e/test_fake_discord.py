@@ -33,6 +33,19 @@ class Probe(discord.Client):
             if not self.outcome.done():
                 self.outcome.set_result(result)
 
+        @self.tree.command(name="probefile", description="test")
+        async def probefile(interaction: discord.Interaction, file: discord.Attachment) -> None:
+            await self.behaviour(interaction, file)  # type: ignore[operator]
+
+        @self.tree.context_menu(name="Probe message")
+        async def probe_message(interaction: discord.Interaction, message: discord.Message) -> None:
+            await self.behaviour(interaction, message)  # type: ignore[operator]
+
+        self.seen: list[discord.Message] = []
+
+    async def on_message(self, message: discord.Message) -> None:
+        self.seen.append(message)
+
     async def setup_hook(self) -> None:
         await self.tree.sync()
 
@@ -135,3 +148,72 @@ async def test_gateway_resume_after_a_dropped_connection(discord_fake: FakeDisco
         await interaction.response.send_message("still here")
 
     assert await run_probe(discord_fake, probe, ack) is None
+
+
+async def test_slash_attachments_are_uploaded_and_resolved(discord_fake: FakeDiscord, probe: Probe) -> None:
+    got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+    async def read(interaction: discord.Interaction, file: discord.Attachment) -> None:
+        await interaction.response.defer()
+        got.set_result(await file.read())
+
+    probe.behaviour = read
+    await discord_fake.slash("probefile", {"file": ("cat.png", b"png-bytes")})
+    assert await asyncio.wait_for(got, 5) == b"png-bytes"
+
+
+async def test_message_context_menu_carries_the_target(discord_fake: FakeDiscord, probe: Probe) -> None:
+    target = await discord_fake.send_message("look", user="bob", files=[("dog.png", b"dog")])
+    got: asyncio.Future[discord.Message] = asyncio.get_running_loop().create_future()
+
+    async def read(interaction: discord.Interaction, message: discord.Message) -> None:
+        await interaction.response.send_message("ok", ephemeral=True)
+        got.set_result(message)
+
+    probe.behaviour = read
+    await discord_fake.context_menu("Probe message", target, user="alice")
+    message = await asyncio.wait_for(got, 5)
+    assert message.author.name == "bob" and await message.attachments[0].read() == b"dog"
+
+
+async def test_without_the_intent_only_mentions_carry_content(discord_fake: FakeDiscord, probe: Probe) -> None:
+    original = await discord_fake.send_message("an image", user="bob", files=[("a.png", b"a")])
+    await discord_fake.send_message("no mention here", user="alice")
+    bot_mention = f"<@{discord_fake.bot_user['id']}>"
+    await discord_fake.send_message(f"{bot_mention} make it snowy", user="alice", reply_to=original)
+    async with asyncio.timeout(5):
+        while len(probe.seen) < 3:
+            await asyncio.sleep(0.01)
+    plain, mentioned = probe.seen[1], probe.seen[2]
+    assert plain.content == ""
+    assert mentioned.content.endswith("make it snowy") and probe.user in mentioned.mentions
+    assert mentioned.reference is not None and mentioned.reference.message_id == int(original["id"])
+    resolved = mentioned.reference.resolved
+    assert isinstance(resolved, discord.Message) and resolved.attachments == []  # another member's: stripped
+
+
+async def test_buttons_and_modals_round_trip(discord_fake: FakeDiscord, probe: Probe) -> None:
+    answers: asyncio.Queue[str] = asyncio.Queue()
+
+    class Ask(discord.ui.Modal, title="Edit"):
+        instruction = discord.ui.TextInput(label="Instruction", custom_id="instruction")
+
+        async def on_submit(self, interaction: discord.Interaction) -> None:
+            await interaction.response.send_message(f"got {self.instruction.value}", ephemeral=True)
+            answers.put_nowait(self.instruction.value)
+
+    class Buttons(discord.ui.View):
+        @discord.ui.button(label="Edit", custom_id="edit-1")
+        async def edit(self, interaction: discord.Interaction, _: discord.ui.Button[Buttons]) -> None:
+            await interaction.response.send_modal(Ask())
+
+    async def post(interaction: discord.Interaction) -> None:
+        await interaction.response.send_message("result", view=Buttons())
+
+    await run_probe(discord_fake, probe, post)
+    posted = await discord_fake.wait_for_message(lambda m: m["content"] == "result")
+    click = await discord_fake.click(posted, "edit-1", user="alice")
+    await discord_fake.wait_for(lambda e: e.kind == "callback" and e.data["interaction"] == click.id)
+    assert click.modal is not None and click.modal["custom_id"]
+    await discord_fake.submit_modal(click, {"instruction": "make it snowy"})
+    assert await asyncio.wait_for(answers.get(), 5) == "make it snowy"

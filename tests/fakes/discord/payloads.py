@@ -14,6 +14,7 @@ ALL_PERMISSIONS = (1 << 50) - 1
 # view_channel, send_messages, embed_links, attach_files, read_message_history, use_application_commands
 BOT_PERMISSIONS = (1 << 10) | (1 << 11) | (1 << 14) | (1 << 15) | (1 << 16) | (1 << 31) | (1 << 6) | (1 << 38)
 MEMBER_PERMISSIONS = BOT_PERMISSIONS
+MESSAGE_CONTENT_INTENT = 1 << 15
 MANAGE_GUILD = 1 << 5
 MANAGE_MESSAGES = 1 << 13
 
