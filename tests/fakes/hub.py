@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.images import png
+from tests.fakes.loopback import serve
 
 MODELS = {
     "nano-banana",
@@ -93,12 +94,7 @@ class FakeHub:
         app.router.add_post("/hub/v1/image", self._submit)
         app.router.add_get("/hub/v1/tasks/{task_id}", self._poll)
         app.router.add_get("/files/{task_id}/{index}", self._file)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -26,6 +26,7 @@ from tests.fakes.discord.driver import DriverMixin
 from tests.fakes.discord.gateway import GatewayMixin
 from tests.fakes.discord.model import Event, FakeInteraction, RateLimit, Stored, error_response, json_response
 from tests.fakes.discord.rest import RestMixin
+from tests.fakes.loopback import serve
 
 
 def point_discord_py_at(base_url: str) -> Callable[[], None]:
@@ -106,12 +107,7 @@ class FakeDiscord(DriverMixin, RestMixin, GatewayMixin):
         r.add_post("/api/v10/channels/{channel}/typing", self._no_content)
         r.add_route("*", "/api/v10/channels/{channel}/messages/{message}/reactions/{rest:.*}", self._no_content)
         r.add_get("/cdn/attachments/{channel}/{attachment}/{filename}", self._cdn)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
+        self._runner, self.url = await serve(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
