@@ -18,11 +18,12 @@ from bot.jobs.service import JobService
 from bot.jobs.store import JobStore
 from bot.providers.base import ImageProvider
 from bot.publisher import DiscordPublisher
+from bot.quota.service import QuotaConfig, QuotaService
 from bot.tree import BotTree
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.imagine",)
+EXTENSIONS = ("cogs.imagine", "cogs.quota")
 COMMANDS_HASH_KEY = "global_commands_hash"
 
 
@@ -33,6 +34,17 @@ def runner_config(settings: Settings) -> RunnerConfig:
         poll_min_interval=settings.poll_min_interval_seconds,
         poll_max_interval=settings.poll_max_interval_seconds,
         status_edit_min_interval=settings.status_edit_min_interval_seconds,
+        max_running_per_user=settings.max_running_jobs_per_user,
+    )
+
+
+def quota_config(settings: Settings) -> QuotaConfig:
+    return QuotaConfig(
+        default_limit=settings.default_limit(),
+        weights=settings.quota_costs,
+        allow_dms=settings.quota_allow_dms,
+        max_running_per_user=settings.max_running_jobs_per_user,
+        max_waiting_per_user=settings.max_waiting_jobs_per_user,
     )
 
 
@@ -63,8 +75,9 @@ class ImageBot(commands.Bot):
         self.providers = providers
         self.force_sync = force_sync
         self.store = JobStore(db)
-        self.runner = JobRunner(self.store, providers, DiscordPublisher(self), runner_config(settings))
-        self.jobs = JobService(db, self.store, self.runner, provider_for=self._provider_for)
+        self.quota = QuotaService(db, quota_config(settings))
+        self.runner = JobRunner(self.store, providers, DiscordPublisher(self), self.quota, runner_config(settings))
+        self.jobs = JobService(db, self.store, self.runner, self.quota, provider_for=self._provider_for)
 
     def _provider_for(self, model: str) -> str | None:
         return "hub" if "hub" in self.providers else None

@@ -8,8 +8,20 @@ from typing import Annotated
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from bot.providers.catalog import TEXT_TO_IMAGE_MODELS
+from bot.providers.catalog import ALL_RESOLUTIONS, MODELS, TEXT_TO_IMAGE_MODELS
+from bot.quota.policy import Limit, Period, Source, parse_limit
 
+# Credits per image, by model or model:resolution; anything not listed costs 1 per image.
+DEFAULT_COSTS = {
+    "nano-banana-2:2K": 2,
+    "nano-banana-2:4K": 3,
+    "nano-banana-pro": 2,
+    "nano-banana-pro:2K": 3,
+    "nano-banana-pro:4K": 4,
+    "gpt-image-2": 2,
+    "gpt-image-2:2K": 3,
+    "gpt-image-2:4K": 4,
+}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -39,6 +51,13 @@ class Settings(BaseSettings):
     provider_retry_base_seconds: PositiveFloat = 1.0
     status_edit_min_interval_seconds: Annotated[float, Field(ge=0)] = 2.0
 
+    quota_default_limit: str = "25"
+    quota_default_period: Period = Period.DAY
+    quota_costs: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: dict(DEFAULT_COSTS))
+    quota_allow_dms: bool = True
+    max_running_jobs_per_user: Annotated[int, Field(ge=1, le=100)] = 2
+    max_waiting_jobs_per_user: Annotated[int, Field(ge=0, le=1000)] = 5
+
     @field_validator("discord_token", "mountsea_api_key")
     @classmethod
     def _not_blank(cls, value: SecretStr) -> SecretStr:
@@ -60,6 +79,27 @@ class Settings(BaseSettings):
         if value not in TEXT_TO_IMAGE_MODELS:
             raise ValueError(f"must be one of {', '.join(TEXT_TO_IMAGE_MODELS)}")
         return value
+
+    @field_validator("quota_default_limit")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        try:
+            parse_limit(value)
+        except ValueError:
+            raise ValueError("must be a whole number of credits or 'unlimited'") from None
+        return value
+
+    @field_validator("quota_costs")
+    @classmethod
+    def _cost_keys(cls, value: dict[str, int]) -> dict[str, int]:
+        for key in value:
+            model, _, resolution = key.partition(":")
+            if model not in MODELS or (resolution and resolution not in ALL_RESOLUTIONS):
+                raise ValueError(f"unknown model or resolution in {key!r} (use e.g. nano-banana-pro:4K)")
+        return value
+
+    def default_limit(self) -> Limit:
+        return Limit(parse_limit(self.quota_default_limit), self.quota_default_period, Source.BOT)
 
     @field_validator("mountsea_base_url")
     @classmethod

@@ -45,6 +45,11 @@ class BotTree(app_commands.CommandTree["ImageBot"]):
         original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
         if isinstance(original, UserFacingError):
             await respond(interaction, original.message)
+        elif isinstance(original, app_commands.MissingPermissions):
+            needed = ", ".join(
+                p.replace("_", " ").replace("guild", "server").title() for p in original.missing_permissions
+            )
+            await respond(interaction, f"You need the {needed} permission to do that.")
         elif isinstance(original, app_commands.CheckFailure):
             await respond(interaction, str(original) or "You can't use this command here.")
         elif isinstance(original, app_commands.TransformerError | app_commands.CommandSignatureMismatch):

@@ -54,6 +54,9 @@ def requester_of(interaction: discord.Interaction[ImageBot]) -> Requester:
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
         upload_limit=min(guild_limit, interaction.filesize_limit),
+        role_ids=tuple(r.id for r in user.roles if not r.is_default())
+        if isinstance(user := interaction.user, discord.Member)
+        else (),
     )
 
 

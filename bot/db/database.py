@@ -109,9 +109,11 @@ class Transaction:
             return cursor.lastrowid
 
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        async with self._conn.execute(sql, params) as cursor:
-            row: aiosqlite.Row | None = await cursor.fetchone()
-            return row
+        rows = await self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+        return list(await self._conn.execute_fetchall(sql, params))
 
     async def executescript_in_transaction(self, script: str) -> None:
         # executescript() would COMMIT first; run the statements one by one instead.

@@ -39,4 +39,46 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_durations ON jobs (finished_at) WHERE state = 'succeeded' AND duration_ms IS NOT NULL;
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """,
+    # 2: quotas. The ledger is append-only; usage is a sum, and a job is refunded at most once.
+    """
+    ALTER TABLE jobs ADD COLUMN cost INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE quota_limits (
+        guild_id INTEGER NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('user', 'role', 'guild')),
+        target_id INTEGER NOT NULL,
+        credits INTEGER,
+        period TEXT NOT NULL CHECK (period IN ('day', 'week', 'month')),
+        PRIMARY KEY (guild_id, scope, target_id)
+    );
+    CREATE TABLE quota_costs (
+        guild_id INTEGER NOT NULL,
+        cost_key TEXT NOT NULL,
+        credits INTEGER NOT NULL CHECK (credits >= 0),
+        PRIMARY KEY (guild_id, cost_key)
+    );
+    CREATE TABLE quota_ledger (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        guild_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        job_id INTEGER REFERENCES jobs (id),
+        kind TEXT NOT NULL CHECK (kind IN ('charge', 'refund', 'grant', 'reset')),
+        period_start REAL NOT NULL,
+        period_credits INTEGER NOT NULL,
+        bonus_credits INTEGER NOT NULL,
+        created_at REAL NOT NULL
+    );
+    CREATE UNIQUE INDEX quota_ledger_once ON quota_ledger (job_id, kind) WHERE job_id IS NOT NULL;
+    CREATE INDEX quota_ledger_user ON quota_ledger (guild_id, user_id, period_start);
+    CREATE TABLE quota_audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        guild_id INTEGER NOT NULL,
+        actor_id INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        old_value TEXT,
+        new_value TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX quota_audit_guild ON quota_audit (guild_id, id);
+    """,
 )

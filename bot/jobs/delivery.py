@@ -27,6 +27,7 @@ class StatusUpdate:
     position: int = 0  # jobs ahead in the queue, for QUEUED
     reason: str | None = None  # user-facing reason, for FAILED
     result_message_id: int | None = None  # for DONE
+    refunded: bool = False  # for FAILED: the job's credits were given back
 
 
 class DeliveryError(Exception):

@@ -57,6 +57,7 @@ class Job:
     result_message_id: int | None
     delivery_error: str | None
     created_at: float
+    cost: int = 0
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> Job:

@@ -31,6 +31,7 @@ from bot.providers.base import (
     TaskStatus,
 )
 from bot.providers.catalog import MODELS
+from bot.quota.service import QuotaService
 from bot.rendering import text
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class RunnerConfig:
     delivery_retries: int = 3
     delivery_retry_base: float = 1.0
     max_parallel_downloads: int = 8
+    max_running_per_user: int = 2
 
 
 class JobRunner:
@@ -69,6 +71,7 @@ class JobRunner:
         store: JobStore,
         providers: Mapping[str, ImageProvider],
         publisher: Publisher,
+        quota: QuotaService,
         config: RunnerConfig,
         *,
         clock: Callable[[], float] = time.time,
@@ -77,11 +80,13 @@ class JobRunner:
         self._store = store
         self._providers = providers
         self._publisher = publisher
+        self._quota = quota
         self._config = config
         self._clock = clock
         self._sleep = sleep
         self._slots = asyncio.Semaphore(config.max_active)
         self._downloads = asyncio.Semaphore(config.max_parallel_downloads)
+        self._user_slots: dict[int, asyncio.Semaphore] = {}
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._last_edit: dict[int, float] = {}
         self.stats = DurationStats()
@@ -134,10 +139,16 @@ class JobRunner:
         images: list[OutputImage] | None = None
         try:
             if not job.state.terminal:
-                if job.state is JobState.QUEUED and self._slots.locked():
-                    position = await self._store.queued_before(job.id)
+                user_slot = self._user_slots.setdefault(
+                    job.user_id, asyncio.Semaphore(self._config.max_running_per_user)
+                )
+                if job.state is JobState.QUEUED and (user_slot.locked() or self._slots.locked()):
+                    if user_slot.locked():
+                        position = await self._store.queued_before_for_user(job.id, job.user_id)
+                    else:
+                        position = await self._store.queued_before(job.id)
                     job = await self._show(job, StatusUpdate(Phase.QUEUED, position=position))
-                async with self._slots:
+                async with user_slot, self._slots:
                     job, images = await self._run_at_provider(job)
             if job.delivered_at is None:
                 await self._deliver(job, images)
@@ -280,19 +291,25 @@ class JobRunner:
         delivery_started: bool = False,
     ) -> Job:
         now = self._clock()
-        changed = await self._store.finish(
-            job.id,
-            state,
-            now,
-            duration_ms=duration_ms,
-            result_urls=result_urls,
-            error_code=error_code,
-            error_message=error_message,
-            delivery_started=delivery_started,
-        )
+        refunded = False
+        # The state change and the refund are one transaction: a crash can lose neither, nor repeat the refund.
+        async with self._store.transaction() as tx:
+            changed = await self._store.finish(
+                job.id,
+                state,
+                now,
+                duration_ms=duration_ms,
+                result_urls=result_urls,
+                error_code=error_code,
+                error_message=error_message,
+                delivery_started=delivery_started,
+                tx=tx,
+            )
+            if changed and state is not JobState.SUCCEEDED:
+                refunded = await self._quota.refund(tx, job.id)
         if not changed:  # someone else ended it first; the row says how
             return await self._store.get(job.id)
-        log.info("job %d: %s", job.id, state)
+        log.info("job %d: %s%s", job.id, state, f" (refunded {job.cost} credits)" if refunded else "")
         return dataclasses.replace(
             job,
             state=state,
@@ -308,7 +325,8 @@ class JobRunner:
 
     async def _deliver(self, job: Job, images: list[OutputImage] | None) -> None:
         if job.state is not JobState.SUCCEEDED:
-            await self._show(job, StatusUpdate(Phase.FAILED, reason=job.error_message or text.GENERIC_FAILURE))
+            reason = job.error_message or text.GENERIC_FAILURE
+            await self._show(job, StatusUpdate(Phase.FAILED, reason=reason, refunded=True))
             await self._store.mark_delivered(job.id, self._clock(), None)
             return
         if images is None:
@@ -324,8 +342,8 @@ class JobRunner:
                 images = await self._fetch_images(job, provider, job.result_urls)
             except (KeyError, ProviderError, ImageError) as exc:
                 log.warning("job %d: result could not be fetched again: %s", job.id, exc)
-                await self._show(job, StatusUpdate(Phase.FAILED, reason=text.RESULT_EXPIRED))
-                await self._store.mark_delivered(job.id, self._clock(), None, "result_unavailable")
+                await self._show(job, StatusUpdate(Phase.FAILED, reason=text.RESULT_EXPIRED, refunded=True))
+                await self._abandon(job, "result_unavailable")
                 return
             await self._store.mark_delivery_started(job.id, self._clock())
         ready = images
@@ -334,10 +352,17 @@ class JobRunner:
             message_id = await self._retrying(job, lambda: self._publisher.post_result(job, ready))
         except DeliveryError as exc:
             log.error("job %d: could not post the result: %s", job.id, exc)
-            await self._store.mark_delivered(job.id, self._clock(), None, str(exc)[:500])
+            await self._abandon(job, str(exc)[:500])
             return
         log.debug("job %d: result posted in %.0f ms", job.id, (time.perf_counter() - started) * 1000)
         await self._record_delivery(job, message_id)
+
+    async def _abandon(self, job: Job, reason: str) -> None:
+        """Give up delivering a finished image: the user got nothing, so they are not charged."""
+        async with self._store.transaction() as tx:
+            await self._store.mark_delivered(job.id, self._clock(), None, reason, tx=tx)
+            if await self._quota.refund(tx, job.id):
+                log.info("job %d: refunded %d credits (not delivered)", job.id, job.cost)
 
     async def _record_delivery(self, job: Job, message_id: int) -> None:
         await self._store.mark_delivered(job.id, self._clock(), message_id)

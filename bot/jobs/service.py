@@ -13,6 +13,7 @@ from bot.jobs.models import Job
 from bot.jobs.runner import JobRunner
 from bot.jobs.store import JobStore
 from bot.providers.catalog import ImageOptions, api_params, build_input
+from bot.quota.service import QuotaService
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ class Requester:
     guild_id: int | None
     channel_id: int
     upload_limit: int
+    role_ids: tuple[int, ...] = ()
 
 
 class JobService:
@@ -35,6 +37,7 @@ class JobService:
         db: Database,
         store: JobStore,
         runner: JobRunner,
+        quota: QuotaService,
         *,
         provider_for: Callable[[str], str | None],
         clock: Callable[[], float] = time.time,
@@ -42,11 +45,16 @@ class JobService:
         self._db = db
         self._store = store
         self._runner = runner
+        self._quota = quota
         self._provider_for = provider_for
         self._clock = clock
 
     async def create_generate(self, requester: Requester, model: str, prompt: str, options: ImageOptions) -> Job:
-        """Validate a text-to-image request, record it, and start it. Raises InvalidRequest."""
+        """Validate, charge and record a text-to-image request, then start it.
+
+        The capacity check, the charge and the job row are one transaction, so concurrent requests can
+        never spend the same credits twice. Raises InvalidRequest, QuotaExceeded or TooManyJobs.
+        """
         payload = build_input(model, prompt, options)
         provider = self._provider_for(model)
         if provider is None:
@@ -54,6 +62,8 @@ class JobService:
         params = api_params(payload)
         resolution = params.get("resolution") or _size_key(params.get("image_size"))
         async with self._db.transaction() as tx:
+            await self._quota.check_capacity(tx, requester.user_id)
+            cost = await self._quota.cost(tx, requester.guild_id, model, options.resolution, payload.num_images)
             job_id = await self._store.insert(
                 tx,
                 kind="generate",
@@ -66,9 +76,11 @@ class JobService:
                 guild_id=requester.guild_id,
                 channel_id=requester.channel_id,
                 upload_limit=requester.upload_limit,
+                cost=cost,
                 created_at=self._clock(),
             )
-        log.info("job %d: created for user %d (%s)", job_id, requester.user_id, model)
+            await self._quota.reserve(tx, job_id, requester.guild_id, requester.user_id, requester.role_ids, cost)
+        log.info("job %d: created for user %d (%s, %d credits)", job_id, requester.user_id, model, cost)
         self._runner.enqueue(job_id)
         return await self._store.get(job_id)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from bot.db import Database
@@ -11,9 +12,9 @@ from bot.jobs.models import Job, JobState
 
 _INSERT = """
 INSERT INTO jobs (kind, state, provider, model, params, prompt, duration_key, user_id, guild_id, channel_id,
-                  upload_limit, created_at)
+                  upload_limit, cost, created_at)
 VALUES (:kind, 'queued', :provider, :model, :params, :prompt, :duration_key, :user_id, :guild_id, :channel_id,
-        :upload_limit, :created_at)
+        :upload_limit, :cost, :created_at)
 """
 _GET = "SELECT * FROM jobs WHERE id = ?"
 _UNDELIVERED = "SELECT * FROM jobs WHERE delivered_at IS NULL ORDER BY id"
@@ -39,6 +40,7 @@ WHERE state = 'succeeded' AND duration_ms IS NOT NULL
 ORDER BY finished_at DESC LIMIT ?
 """
 _QUEUED_BEFORE = "SELECT COUNT(*) FROM jobs WHERE state = 'queued' AND id < ?"
+_USER_QUEUED_BEFORE = "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state = 'queued' AND id < ?"
 
 
 class JobStore:
@@ -87,12 +89,13 @@ class JobStore:
         error_code: str | None = None,
         error_message: str | None = None,
         delivery_started: bool = False,
+        tx: Transaction | None = None,
     ) -> bool:
         """Move a live job to a terminal state; False if it was already terminal.
 
         `delivery_started` records, in the same write, that the result is about to be posted.
         """
-        changed = await self._db.execute(
+        changed = await (tx or self._db).execute(
             _FINISH,
             (
                 state.value,
@@ -110,8 +113,17 @@ class JobStore:
     async def mark_delivery_started(self, job_id: int, now: float) -> None:
         await self._db.execute(_DELIVERY_STARTED, (now, job_id))
 
-    async def mark_delivered(self, job_id: int, now: float, message_id: int | None, error: str | None = None) -> None:
-        await self._db.execute(_DELIVERED, (now, message_id, error, job_id))
+    async def mark_delivered(
+        self, job_id: int, now: float, message_id: int | None, error: str | None = None, tx: Transaction | None = None
+    ) -> None:
+        await (tx or self._db).execute(_DELIVERED, (now, message_id, error, job_id))
+
+    async def queued_before_for_user(self, job_id: int, user_id: int) -> int:
+        row = await self._db.fetchone(_USER_QUEUED_BEFORE, (user_id, job_id))
+        return int(row[0]) if row else 0
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        return self._db.transaction()
 
     async def recent_durations(self, limit: int = 5000) -> list[tuple[str, int]]:
         rows = await self._db.fetchall(_RECENT_DURATIONS, (limit,))

@@ -65,6 +65,9 @@ def status_embed(job: Job, update: StatusUpdate) -> discord.Embed:
     embed.add_field(name="Model", value=model_label(job.model))
     embed.add_field(name="Options", value=options_summary(job))
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
+    if job.cost:
+        given_back = update.phase is Phase.FAILED and update.refunded
+        embed.add_field(name="Credits", value=f"{job.cost} (given back)" if given_back else str(job.cost))
     embed.set_footer(text=f"Job #{job.id}")
     return embed
 
@@ -78,6 +81,8 @@ def result_embed(job: Job, compressed: bool) -> discord.Embed:
     if job.duration_ms is not None:
         embed.add_field(name="Time", value=format_seconds(job.duration_ms / 1000))
     footer = f"Job #{job.id}"
+    if job.cost:
+        footer += f" · {job.cost} credit{'s' if job.cost != 1 else ''}"
     if compressed:
         footer += " · compressed to fit Discord's upload limit"
     embed.set_footer(text=footer)

@@ -3,120 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr
 
-from bot.db import Database
-from bot.jobs.delivery import DeliveryError, Phase, StatusUpdate
-from bot.jobs.models import Job, JobState
-from bot.jobs.runner import JobRunner, RunnerConfig
-from bot.jobs.service import JobService, Requester
-from bot.jobs.store import JobStore
-from bot.media import OutputImage
+from bot.jobs.delivery import DeliveryError, Phase
+from bot.jobs.models import JobState
+from bot.jobs.runner import RunnerConfig
+from bot.jobs.service import Requester
 from bot.providers.catalog import ImageOptions
-from bot.providers.http import RetryPolicy, make_client
-from bot.providers.hub import HubProvider
-from tests.fakes.hub import FakeHub, Fault
+from tests.fakes.hub import Fault, Plan
 from tests.fakes.images import noise_png
-
-FAST = RunnerConfig(
-    deadline_seconds=5,
-    max_active=10,
-    poll_min_interval=0.01,
-    poll_max_interval=0.05,
-    status_edit_min_interval=0,
-    delivery_retry_base=0.01,
-)
-ALICE = Requester(user_id=1, guild_id=10, channel_id=100, upload_limit=10 * 1024 * 1024)
-
-
-@dataclass
-class Chat:
-    """In-memory stand-in for Discord's channel messages; shared across runner restarts."""
-
-    ids: Any = field(default_factory=lambda: itertools.count(1000))
-    statuses: dict[int, list[StatusUpdate]] = field(default_factory=dict)
-    results: dict[int, list[int]] = field(default_factory=dict)
-    images: dict[int, list[OutputImage]] = field(default_factory=dict)
-    fail_results: list[DeliveryError] = field(default_factory=list)
-    hang_after_post: bool = False
-
-
-class MemoryPublisher:
-    def __init__(self, chat: Chat) -> None:
-        self.chat = chat
-
-    async def post_status(self, job: Job, update: StatusUpdate) -> int:
-        self.chat.statuses.setdefault(job.id, []).append(update)
-        return int(next(self.chat.ids))
-
-    async def edit_status(self, job: Job, update: StatusUpdate) -> None:
-        self.chat.statuses.setdefault(job.id, []).append(update)
-
-    async def post_result(self, job: Job, images: list[OutputImage]) -> int:
-        if self.chat.fail_results:
-            raise self.chat.fail_results.pop(0)
-        message_id = int(next(self.chat.ids))
-        self.chat.results.setdefault(job.id, []).append(message_id)
-        self.chat.images[job.id] = images
-        if self.chat.hang_after_post:
-            await asyncio.Event().wait()  # the process "dies" before recording the delivery
-        return message_id
-
-    async def find_result(self, job: Job) -> int | None:
-        posted = self.chat.results.get(job.id)
-        return posted[-1] if posted else None
-
-
-@dataclass
-class World:
-    db: Database
-    store: JobStore
-    hub: FakeHub
-    chat: Chat
-    runners: list[JobRunner]
-    make: Callable[..., tuple[JobRunner, JobService]]
-
-    async def job(self, job_id: int) -> Job:
-        return await self.store.get(job_id)
-
-
-@pytest.fixture
-async def world(hub: FakeHub, tmp_path: Path) -> AsyncIterator[World]:
-    db = await Database.open(tmp_path / "jobs.db")
-    store = JobStore(db)
-    chat = Chat()
-    runners: list[JobRunner] = []
-    async with make_client(hub.url, 1.0) as client:
-        provider = HubProvider(client, SecretStr(hub.api_key), RetryPolicy(max_retries=2, base_seconds=0.01))
-
-        def make(config: RunnerConfig = FAST) -> tuple[JobRunner, JobService]:
-            runner = JobRunner(store, {"hub": provider}, MemoryPublisher(chat), config)
-            runners.append(runner)
-            return runner, JobService(db, store, runner, provider_for=lambda _: "hub")
-
-        yield World(db, store, hub, chat, runners, make)
-        for runner in runners:
-            await runner.close()
-    await db.close()
-
-
-async def finished(world: World, job_id: int, runner: JobRunner) -> Job:
-    await asyncio.wait_for(runner.join(job_id), 10)
-    return await world.job(job_id)
-
-
-async def wait_state(world: World, job_id: int, predicate: Callable[[Job], bool]) -> Job:
-    async with asyncio.timeout(10):
-        while not predicate(job := await world.job(job_id)):
-            await asyncio.sleep(0.01)
-    return job
+from tests.unit.world import ALICE, FAST, World, finished, wait_state
 
 
 async def test_success_is_delivered_once_with_status_updates(world: World) -> None:
@@ -266,7 +164,7 @@ async def test_transient_chat_errors_are_retried_permanent_ones_recorded(world: 
 
 async def test_active_jobs_are_bounded_and_the_rest_wait_in_line(world: World) -> None:
     runner, service = world.make(RunnerConfig(**{**FAST.__dict__, "max_active": 2}))
-    world.hub.default_plan = lambda: __import__("tests.fakes.hub", fromlist=["Plan"]).Plan(duration=0.2)
+    world.hub.default_plan = lambda: Plan(duration=0.2)
     jobs = [await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()) for i in range(5)]
     await asyncio.sleep(0.1)
     assert world.hub.submit_calls == 2

@@ -35,24 +35,48 @@ class DriverMixin:
 
         An ATTACHMENT option takes `(filename, bytes)`: it is uploaded to the CDN and resolved, as Discord does.
         """
-        command = self.command(name)
-        types = {o["name"]: o["type"] for o in command.get("options", [])}
+        parts = name.split()
+        command = self.command(parts[0])
+        chain, declared = [], command.get("options", [])
+        for sub in parts[1:]:  # "quota set user" walks subcommand groups and subcommands
+            node = next((o for o in declared if o["name"] == sub and o["type"] in (1, 2)), None)
+            if node is None:
+                raise KeyError(f"/{name}: no subcommand {sub!r}")
+            chain.append(node)
+            declared = node.get("options", [])
+        types = {o["name"]: o["type"] for o in declared}
         unknown = set(options or {}) - set(types)
         if unknown:
             raise KeyError(f"/{name} has no option(s) {unknown}")
         resolved: dict[str, Any] = {}
-        sent_options = []
+        sent_options: list[dict[str, Any]] = []
         for key, given in (options or {}).items():
-            value = given
-            if types[key] == 11:
-                attachment = self.upload(*given)
-                resolved.setdefault("attachments", {})[attachment["id"]] = attachment
-                value = attachment["id"]
+            value = self._resolve_option(types[key], given, resolved)
             sent_options.append({"name": key, "type": types[key], "value": value})
-        data: dict[str, Any] = {"id": command["id"], "name": name, "type": 1, "options": sent_options}
+        for node in reversed(chain):
+            sent_options = [{"name": node["name"], "type": node["type"], "options": sent_options}]
+        data: dict[str, Any] = {"id": command["id"], "name": parts[0], "type": 1, "options": sent_options}
         if resolved:
             data["resolved"] = resolved
         return await self._send_interaction(2, data, user, channel_id, sent_at, member_permissions)
+
+    def _resolve_option(self, kind: int, given: Any, resolved: dict[str, Any]) -> Any:
+        """Options Discord resolves: ATTACHMENT takes (filename, bytes); USER a user name; ROLE a role name."""
+        if kind == 11:
+            attachment = self.upload(*given)
+            resolved.setdefault("attachments", {})[attachment["id"]] = attachment
+            return attachment["id"]
+        if kind == 6:
+            user = self.users[given]
+            resolved.setdefault("users", {})[user["id"]] = user
+            member = {k: v for k, v in p.member(user, roles=self.member_roles.get(given)).items() if k != "user"}
+            resolved.setdefault("members", {})[user["id"]] = {**member, "permissions": str(p.MEMBER_PERMISSIONS)}
+            return user["id"]
+        if kind == 8:
+            role_id = self.roles[given]
+            resolved.setdefault("roles", {})[str(role_id)] = p.role(role_id, given, p.MEMBER_PERMISSIONS, 1)
+            return str(role_id)
+        return given
 
     async def context_menu(
         self, name: str, message: dict[str, Any], *, user: str = "alice", member_permissions: int = p.MEMBER_PERMISSIONS
@@ -183,7 +207,7 @@ class DriverMixin:
             "guild_id": str(self.guild_id),
             "channel_id": str(channel_id),
             "channel": channel,
-            "member": p.member(self.users[user], permissions=member_permissions),
+            "member": p.member(self.users[user], roles=self.member_roles.get(user), permissions=member_permissions),
             "app_permissions": str(self.app_permissions.get(channel_id, p.BOT_PERMISSIONS)),
             "locale": "en-US",
             "guild_locale": "en-US",

@@ -74,5 +74,10 @@ class GatewayMixin:
             p.text_channel(c, self.guild_id, "general" if i == 0 else f"art-{i}", i)
             for i, c in enumerate(self.channel_ids)
         ]
-        members = [p.member(self.bot_user)] + [p.member(u) for u in self.users.values()]
-        return p.guild(self.guild_id, "Fake Guild", int(self.users["admin"]["id"]), channels, [everyone], members)
+        roles = [everyone] + [
+            p.role(role_id, name, p.MEMBER_PERMISSIONS, i + 1) for i, (name, role_id) in enumerate(self.roles.items())
+        ]
+        members = [p.member(self.bot_user)] + [
+            p.member(u, roles=self.member_roles.get(n)) for n, u in self.users.items()
+        ]
+        return p.guild(self.guild_id, "Fake Guild", int(self.users["admin"]["id"]), channels, roles, members)

@@ -66,6 +66,8 @@ class FakeDiscord(DriverMixin, RestMixin, GatewayMixin):
         self.channel_ids = [self.ids.next() for _ in range(max(2, channels))]
         self.channel_id, self.other_channel_id = self.channel_ids[0], self.channel_ids[1]
         self.users = {name: p.user(self.ids.next(), name) for name in ("alice", "bob", "admin")}
+        self.roles = {name: self.ids.next() for name in ("artists", "vip")}
+        self.member_roles: dict[str, list[int]] = {}  # user name -> role ids
         self.app_permissions: dict[int, int] = {}
         self.messages: dict[int, Stored] = {}
         self.channel_order: dict[int, list[int]] = {}

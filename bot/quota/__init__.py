@@ -1,0 +1,1 @@
+"""Per-user credit quotas: pure policy (periods, limits, costs) and the service that reserves and refunds."""

@@ -1,0 +1,100 @@
+"""Quota rules as pure functions: periods, which limit applies, what a job costs."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+
+class Period(enum.StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class Source(enum.StrEnum):
+    """Where the limit that applies to a user comes from."""
+
+    USER = "user"
+    ROLE = "role"
+    GUILD = "guild"
+    BOT = "bot"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """Credits per period; `credits is None` means unlimited."""
+
+    credits: int | None
+    period: Period
+    source: Source = Source.BOT
+    role_id: int | None = None
+
+    @property
+    def unlimited(self) -> bool:
+        return self.credits is None
+
+
+def period_start(period: Period, now: datetime) -> datetime:
+    """Start (UTC midnight) of the period containing `now`. Weeks start on Monday."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if period is Period.DAY:
+        return day
+    if period is Period.WEEK:
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def next_reset(period: Period, now: datetime) -> datetime:
+    """When the period containing `now` ends and credits come back."""
+    start = period_start(period, now)
+    if period is Period.DAY:
+        return start + timedelta(days=1)
+    if period is Period.WEEK:
+        return start + timedelta(weeks=1)
+    return start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+
+
+def effective_limit(user: Limit | None, roles: Iterable[Limit], guild: Limit | None, bot_default: Limit) -> Limit:
+    """Most specific first: the user's override, else the best of their roles, else the guild's, else the bot's."""
+    if user is not None:
+        return user
+    best: Limit | None = None
+    for limit in roles:
+        if best is None or _more_generous(limit, best):
+            best = limit
+    if best is not None:
+        return best
+    return guild if guild is not None else bot_default
+
+
+def _more_generous(a: Limit, b: Limit) -> bool:
+    if a.unlimited or b.unlimited:
+        return a.unlimited and not b.unlimited
+    assert a.credits is not None and b.credits is not None
+    return a.credits > b.credits
+
+
+def job_cost(
+    model: str, resolution: str | None, count: int, weights: Mapping[str, int], overrides: Mapping[str, int]
+) -> int:
+    """Credits for a job: per-image weight for `model:resolution`, else `model`, else 1; guild overrides first."""
+    keys = ([f"{model}:{resolution}"] if resolution else []) + [model]
+    for table in (overrides, weights):
+        for key in keys:
+            if key in table:
+                return table[key] * count
+    return count
+
+
+def parse_limit(text: str) -> int | None:
+    """'unlimited' -> None; a whole number >= 0 -> itself; anything else -> ValueError."""
+    cleaned = text.strip().lower()
+    if cleaned in ("unlimited", "infinite", "none", "∞"):
+        return None
+    value = int(cleaned)
+    if value < 0:
+        raise ValueError("a limit cannot be negative")
+    return value

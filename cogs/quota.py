@@ -1,0 +1,210 @@
+"""`/usage` for members and the `/quota` admin group."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import InvalidRequest
+from bot.providers.catalog import ALL_RESOLUTIONS, MODELS, TEXT_TO_IMAGE_MODELS
+from bot.quota.policy import Limit, Period, Source, parse_limit
+from bot.quota.service import Usage, describe, guild_key
+
+if TYPE_CHECKING:
+    from bot.client import ImageBot
+
+MAX_GRANT = 1_000_000
+
+
+def role_ids(user: discord.User | discord.Member) -> tuple[int, ...]:
+    return tuple(r.id for r in user.roles if not r.is_default()) if isinstance(user, discord.Member) else ()
+
+
+def source_text(limit: Limit) -> str:
+    return {
+        Source.USER: "set for you",
+        Source.ROLE: f"from the role <@&{limit.role_id}>",
+        Source.GUILD: "the server default",
+        Source.BOT: "the bot's default",
+    }[limit.source]
+
+
+def usage_text(usage: Usage, who: str) -> str:
+    when = int(usage.resets_at.timestamp())
+    if usage.remaining is None:
+        head = f"{who} unlimited credits ({source_text(usage.limit)}); {usage.used} used this {usage.limit.period}."
+    else:
+        head = (
+            f"{who} **{usage.remaining}** credit{'s' if usage.remaining != 1 else ''} left: "
+            f"{describe(usage.limit)} ({source_text(usage.limit)}), {usage.used} used"
+            + (f", plus {usage.bonus} bonus" if usage.bonus else "")
+            + "."
+        )
+    return f"{head}\nCredits come back <t:{when}:R> (<t:{when}:f>)."
+
+
+def parse_limit_option(text: str) -> int | None:
+    try:
+        return parse_limit(text)
+    except ValueError:
+        raise InvalidRequest("The limit must be a whole number of credits, or `unlimited`.") from None
+
+
+def guild_of(interaction: discord.Interaction[ImageBot]) -> int:
+    if interaction.guild_id is None:
+        raise InvalidRequest("Quotas are managed inside a server.")
+    return interaction.guild_id
+
+
+admin_only = app_commands.checks.has_permissions(manage_guild=True)
+
+
+class Quota(commands.Cog):
+    """Credits: what members have left, and what admins allow."""
+
+    quota = app_commands.Group(
+        name="quota",
+        description="Manage image credits (server admins)",
+        guild_only=True,
+        default_permissions=discord.Permissions(manage_guild=True),
+    )
+    set_limit = app_commands.Group(name="set", description="Set a member's or a role's limit", parent=quota)
+
+    def __init__(self, bot: ImageBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="usage", description="Your image credits: what's left, and when they come back")
+    async def usage(self, interaction: discord.Interaction[ImageBot]) -> None:
+        quota = self.bot.quota
+        usage = await quota.usage(self.bot.db, interaction.guild_id, interaction.user.id, role_ids(interaction.user))
+        lines = [usage_text(usage, "You have")]
+        recent = await quota.recent_jobs(interaction.guild_id, interaction.user.id)
+        if recent:
+            lines.append("\n**Recent images**")
+            for job in recent:
+                cost = f"{job.cost} credit{'s' if job.cost != 1 else ''}"
+                note = " (given back)" if job.refunded else ""
+                lines.append(
+                    f"#{job.id} · {MODELS[job.model].label if job.model in MODELS else job.model} · "
+                    f"{job.state} · {cost}{note} · <t:{int(job.created_at)}:R>"
+                )
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    @set_limit.command(name="user", description="Set one member's credit limit")
+    @app_commands.describe(member="Who", limit="Credits per period, or 'unlimited', or 'clear'", period="How often")
+    @admin_only
+    async def set_user(
+        self,
+        interaction: discord.Interaction[ImageBot],
+        member: discord.Member,
+        limit: str,
+        period: Period | None = None,
+    ) -> None:
+        await self._set(interaction, "user", member.id, member.mention, limit, period)
+
+    @set_limit.command(name="role", description="Set the credit limit for members with a role")
+    @app_commands.describe(
+        role="Which role", limit="Credits per period, or 'unlimited', or 'clear'", period="How often"
+    )
+    @admin_only
+    async def set_role(
+        self, interaction: discord.Interaction[ImageBot], role: discord.Role, limit: str, period: Period | None = None
+    ) -> None:
+        await self._set(interaction, "role", role.id, role.mention, limit, period)
+
+    @quota.command(name="default", description="Set the server's default credit limit")
+    @app_commands.describe(limit="Credits per period, or 'unlimited', or 'clear'", period="How often")
+    @admin_only
+    async def set_default(
+        self, interaction: discord.Interaction[ImageBot], limit: str, period: Period | None = None
+    ) -> None:
+        guild = guild_of(interaction)
+        await self._set(interaction, "guild", guild, "the server default", limit, period)
+
+    async def _set(
+        self,
+        interaction: discord.Interaction[ImageBot],
+        scope: str,
+        target: int,
+        label: str,
+        limit: str,
+        period: Period | None,
+    ) -> None:
+        guild = guild_of(interaction)
+        clear = limit.strip().lower() == "clear"
+        credits = None if clear else parse_limit_option(limit)
+        old, new = await self.bot.quota.set_limit(
+            guild, interaction.user.id, scope, target, credits, period, clear=clear
+        )
+        await interaction.response.send_message(f"Limit for {label}: {old} → **{new}**.", ephemeral=True)
+
+    @quota.command(name="grant", description="Give a member one-off bonus credits (kept until used)")
+    @admin_only
+    async def grant(
+        self,
+        interaction: discord.Interaction[ImageBot],
+        member: discord.Member,
+        credits: app_commands.Range[int, 1, MAX_GRANT],
+    ) -> None:
+        balance = await self.bot.quota.grant(guild_of(interaction), interaction.user.id, member.id, credits)
+        await interaction.response.send_message(
+            f"Gave {member.mention} {credits} bonus credits; their bonus is now **{balance}**.", ephemeral=True
+        )
+
+    @quota.command(name="reset", description="Zero a member's usage for the current period")
+    @admin_only
+    async def reset(self, interaction: discord.Interaction[ImageBot], member: discord.Member) -> None:
+        was = await self.bot.quota.reset_user(guild_of(interaction), interaction.user.id, member.id, role_ids(member))
+        await interaction.response.send_message(
+            f"Reset {member.mention}'s usage for this period (was {was} credits).", ephemeral=True
+        )
+
+    @quota.command(name="show", description="A member's credits, and the recent quota changes in this server")
+    @admin_only
+    async def show(self, interaction: discord.Interaction[ImageBot], member: discord.Member) -> None:
+        guild = guild_of(interaction)
+        usage = await self.bot.quota.usage(self.bot.db, guild, member.id, role_ids(member))
+        lines = [usage_text(usage, f"{member.mention} has")]
+        entries = await self.bot.quota.audit_log(guild)
+        if entries:
+            lines.append("\n**Recent changes**")
+            lines += [
+                f"<t:{int(e.created_at)}:R> <@{e.actor_id}> {e.action} `{e.target}`: {e.old_value} → {e.new_value}"
+                for e in entries
+            ]
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    @quota.command(name="cost", description="Set what one image of a model (and resolution) costs here")
+    @app_commands.choices(
+        model=[app_commands.Choice(name=MODELS[m].label, value=m) for m in TEXT_TO_IMAGE_MODELS],
+        resolution=[app_commands.Choice(name=r, value=r) for r in ALL_RESOLUTIONS],
+    )
+    @admin_only
+    async def cost(
+        self,
+        interaction: discord.Interaction[ImageBot],
+        model: str,
+        credits: app_commands.Range[int, 0, 1000],
+        resolution: str | None = None,
+    ) -> None:
+        key = f"{model}:{resolution}" if resolution else model
+        old, new = await self.bot.quota.set_cost(guild_of(interaction), interaction.user.id, key, credits)
+        await interaction.response.send_message(
+            f"One {MODELS[model].label} image{f' at {resolution}' if resolution else ''} now costs "
+            f"**{new}** credits (was {old}).",
+            ephemeral=True,
+        )
+
+    @quota.command(name="top", description="Who used the most credits this period")
+    @admin_only
+    async def top(self, interaction: discord.Interaction[ImageBot]) -> None:
+        rows = await self.bot.quota.top(guild_key(guild_of(interaction)))
+        text = "\n".join(f"{i}. <@{user}> — {used} credits" for i, (user, used) in enumerate(rows, 1))
+        await interaction.response.send_message(text or "Nobody has used any credits this period.", ephemeral=True)
+
+
+async def setup(bot: ImageBot) -> None:
+    await bot.add_cog(Quota(bot))

@@ -1,0 +1,122 @@
+"""A runner world for tests: real database, real Hub client against the fake Hub, Discord replaced by an
+in-memory Publisher (the seam the runner talks to)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from bot.db import Database
+from bot.jobs.delivery import DeliveryError, StatusUpdate
+from bot.jobs.models import Job
+from bot.jobs.runner import JobRunner, RunnerConfig
+from bot.jobs.service import JobService, Requester
+from bot.jobs.store import JobStore
+from bot.media import OutputImage
+from bot.providers.http import RetryPolicy, make_client
+from bot.providers.hub import HubProvider
+from bot.quota.policy import Limit, Period
+from bot.quota.service import QuotaConfig, QuotaService
+from tests.fakes.hub import FakeHub
+
+FAST = RunnerConfig(
+    deadline_seconds=5,
+    max_active=10,
+    poll_min_interval=0.01,
+    poll_max_interval=0.05,
+    status_edit_min_interval=0,
+    delivery_retry_base=0.01,
+)
+UNLIMITED = QuotaConfig(
+    default_limit=Limit(None, Period.DAY), weights={}, max_running_per_user=100, max_waiting_per_user=1000
+)
+ALICE = Requester(user_id=1, guild_id=10, channel_id=100, upload_limit=10 * 1024 * 1024)
+
+
+@dataclass
+class Chat:
+    """In-memory stand-in for Discord's channel messages; shared across runner restarts."""
+
+    ids: Any = field(default_factory=lambda: itertools.count(1000))
+    statuses: dict[int, list[StatusUpdate]] = field(default_factory=dict)
+    results: dict[int, list[int]] = field(default_factory=dict)
+    images: dict[int, list[OutputImage]] = field(default_factory=dict)
+    fail_results: list[DeliveryError] = field(default_factory=list)
+    hang_after_post: bool = False
+
+
+class MemoryPublisher:
+    def __init__(self, chat: Chat) -> None:
+        self.chat = chat
+
+    async def post_status(self, job: Job, update: StatusUpdate) -> int:
+        self.chat.statuses.setdefault(job.id, []).append(update)
+        return int(next(self.chat.ids))
+
+    async def edit_status(self, job: Job, update: StatusUpdate) -> None:
+        self.chat.statuses.setdefault(job.id, []).append(update)
+
+    async def post_result(self, job: Job, images: list[OutputImage]) -> int:
+        if self.chat.fail_results:
+            raise self.chat.fail_results.pop(0)
+        message_id = int(next(self.chat.ids))
+        self.chat.results.setdefault(job.id, []).append(message_id)
+        self.chat.images[job.id] = images
+        if self.chat.hang_after_post:
+            await asyncio.Event().wait()  # the process "dies" before recording the delivery
+        return message_id
+
+    async def find_result(self, job: Job) -> int | None:
+        posted = self.chat.results.get(job.id)
+        return posted[-1] if posted else None
+
+
+@dataclass
+class World:
+    db: Database
+    store: JobStore
+    hub: FakeHub
+    chat: Chat
+    runners: list[JobRunner]
+    make: Callable[..., tuple[JobRunner, JobService]]
+
+    async def job(self, job_id: int) -> Job:
+        return await self.store.get(job_id)
+
+
+async def build_world(hub: FakeHub, tmp_path: Path) -> AsyncIterator[World]:
+    db = await Database.open(tmp_path / "jobs.db")
+    store = JobStore(db)
+    chat = Chat()
+    runners: list[JobRunner] = []
+    async with make_client(hub.url, 1.0) as client:
+        provider = HubProvider(client, SecretStr(hub.api_key), RetryPolicy(max_retries=2, base_seconds=0.01))
+
+        def make(config: RunnerConfig = FAST, quota_config: QuotaConfig = UNLIMITED) -> tuple[JobRunner, JobService]:
+            quota = QuotaService(db, quota_config)
+            runner = JobRunner(store, {"hub": provider}, MemoryPublisher(chat), quota, config)
+            runners.append(runner)
+            return runner, JobService(db, store, runner, quota, provider_for=lambda _: "hub")
+
+        yield World(db, store, hub, chat, runners, make)
+        for runner in runners:
+            await runner.close()
+    await db.close()
+
+
+async def finished(world: World, job_id: int, runner: JobRunner) -> Job:
+    await asyncio.wait_for(runner.join(job_id), 10)
+    return await world.job(job_id)
+
+
+async def wait_state(world: World, job_id: int, predicate: Callable[[Job], bool]) -> Job:
+    async with asyncio.timeout(10):
+        while not predicate(job := await world.job(job_id)):
+            await asyncio.sleep(0.01)
+    return job
