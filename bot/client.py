@@ -23,7 +23,7 @@ from bot.tree import BotTree
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.imagine", "cogs.quota")
+EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.quota")
 COMMANDS_HASH_KEY = "global_commands_hash"
 
 
@@ -61,7 +61,9 @@ class ImageBot(commands.Bot):
         **options: object,
     ) -> None:
         intents = discord.Intents.default()
-        intents.message_content = False  # not needed: slash commands and mentions carry their content
+        # Privileged and off by default: commands and mentions carry their content. With it on, replies that
+        # mention the bot can also edit images in other members' messages.
+        intents.message_content = settings.message_content_intent
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -78,6 +80,9 @@ class ImageBot(commands.Bot):
         self.quota = QuotaService(db, quota_config(settings))
         self.runner = JobRunner(self.store, providers, DiscordPublisher(self), self.quota, runner_config(settings))
         self.jobs = JobService(db, self.store, self.runner, self.quota, provider_for=self._provider_for)
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No text commands: a message that starts with a mention is an edit request (cogs/edit.py), not a command."""
 
     def _provider_for(self, model: str) -> str | None:
         return "hub" if "hub" in self.providers else None

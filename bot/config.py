@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     database_path: Path = Path("data/bot.db")
     dev_guild_id: int | None = None
     log_level: str = "INFO"
+    message_content_intent: bool = False
 
     default_model: str = "nano-banana"
     job_deadline_seconds: PositiveFloat = 600.0

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import aiohttp
 import discord
 
 from bot.jobs.delivery import DeliveryError, StatusUpdate
-from bot.jobs.models import Job
+from bot.jobs.models import Job, JobInput
 from bot.media import OutputImage
 from bot.rendering.embeds import result_embed, status_embed
 
@@ -30,14 +31,31 @@ class DiscordPublisher:
     def _channel(self, job: Job) -> discord.PartialMessageable:
         return self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
 
-    async def post_status(self, job: Job, update: StatusUpdate) -> int:
+    async def post_status(self, job: Job, update: StatusUpdate, files: Sequence[JobInput] = ()) -> int:
+        reference = None
+        if job.reply_to_message_id is not None:
+            reference = discord.MessageReference(
+                message_id=job.reply_to_message_id, channel_id=job.channel_id, fail_if_not_exists=False
+            )
         try:
             message = await self._channel(job).send(
-                embed=status_embed(job, update), allowed_mentions=discord.AllowedMentions.none()
+                embed=status_embed(job, update),
+                files=[discord.File(io.BytesIO(f.data), filename=f.filename) for f in files if f.data is not None],
+                reference=reference,  # type: ignore[arg-type]
+                allowed_mentions=discord.AllowedMentions.none(),
             )
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             raise _delivery_error(exc) from exc
         return message.id
+
+    async def input_urls(self, job: Job) -> list[str]:
+        if job.status_message_id is None:
+            return []
+        try:
+            message = await self._channel(job).fetch_message(job.status_message_id)
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            raise _delivery_error(exc) from exc
+        return [attachment.url for attachment in message.attachments]
 
     async def edit_status(self, job: Job, update: StatusUpdate) -> None:
         if job.status_message_id is None:

@@ -42,19 +42,22 @@ class BotTree(app_commands.CommandTree["ImageBot"]):
         return True
 
     async def on_error(self, interaction: discord.Interaction[ImageBot], error: app_commands.AppCommandError) -> None:
-        original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
-        if isinstance(original, UserFacingError):
-            await respond(interaction, original.message)
-        elif isinstance(original, app_commands.MissingPermissions):
-            needed = ", ".join(
-                p.replace("_", " ").replace("guild", "server").title() for p in original.missing_permissions
-            )
-            await respond(interaction, f"You need the {needed} permission to do that.")
-        elif isinstance(original, app_commands.CheckFailure):
-            await respond(interaction, str(original) or "You can't use this command here.")
-        elif isinstance(original, app_commands.TransformerError | app_commands.CommandSignatureMismatch):
-            await respond(interaction, "Discord sent options this bot doesn't understand. Please try again.")
-        else:
-            command = interaction.command.qualified_name if interaction.command else "?"
-            log.error("command %s failed for user %s", command, interaction.user.id, exc_info=original)
-            await respond(interaction, text.GENERIC_FAILURE)
+        await report_error(interaction, error)
+
+
+async def report_error(interaction: discord.Interaction[ImageBot], error: Exception) -> None:
+    """The one place errors from commands, components and modals become what the user reads."""
+    original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    if isinstance(original, UserFacingError):
+        await respond(interaction, original.message)
+    elif isinstance(original, app_commands.MissingPermissions):
+        needed = ", ".join(p.replace("_", " ").replace("guild", "server").title() for p in original.missing_permissions)
+        await respond(interaction, f"You need the {needed} permission to do that.")
+    elif isinstance(original, app_commands.CheckFailure):
+        await respond(interaction, str(original) or "You can't use this here.")
+    elif isinstance(original, app_commands.TransformerError | app_commands.CommandSignatureMismatch):
+        await respond(interaction, "Discord sent options this bot doesn't understand. Please try again.")
+    else:
+        command = interaction.command.qualified_name if interaction.command else "component"
+        log.error("%s failed for user %s", command, interaction.user.id, exc_info=original)
+        await respond(interaction, text.GENERIC_FAILURE)

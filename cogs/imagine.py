@@ -8,8 +8,6 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import MissingPermissions
-from bot.jobs.service import Requester
 from bot.providers.catalog import (
     ALL_RATIOS,
     ALL_RESOLUTIONS,
@@ -23,41 +21,10 @@ from bot.providers.catalog import (
     build_input,
 )
 from bot.rendering import text
+from cogs.common import check_channel_permissions, requester_of
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
-
-_NEEDED = ("view_channel", "send_messages", "embed_links", "attach_files", "read_message_history")
-
-
-def check_channel_permissions(interaction: discord.Interaction[ImageBot]) -> None:
-    """Refuse early when the bot could not post the result in this channel."""
-    if interaction.guild is None:
-        return
-    perms = interaction.app_permissions
-    needed = list(_NEEDED)
-    if isinstance(interaction.channel, discord.Thread):
-        needed[1] = "send_messages_in_threads"
-    missing = [name for name in needed if not getattr(perms, name)]
-    if missing:
-        names = ", ".join(n.replace("_", " ").title() for n in missing)
-        raise MissingPermissions(text.BOT_MISSING_PERMISSIONS.format(perms=names))
-
-
-def requester_of(interaction: discord.Interaction[ImageBot]) -> Requester:
-    """Who asked and where to answer; the upload limit is the bot's own in this channel, not the user's Nitro."""
-    if interaction.channel_id is None:
-        raise MissingPermissions("I can't tell which channel this is.")
-    guild_limit = interaction.guild.filesize_limit if interaction.guild else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
-    return Requester(
-        user_id=interaction.user.id,
-        guild_id=interaction.guild_id,
-        channel_id=interaction.channel_id,
-        upload_limit=min(guild_limit, interaction.filesize_limit),
-        role_ids=tuple(r.id for r in user.roles if not r.is_default())
-        if isinstance(user := interaction.user, discord.Member)
-        else (),
-    )
 
 
 class Imagine(commands.Cog):

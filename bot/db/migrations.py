@@ -81,4 +81,18 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX quota_audit_guild ON quota_audit (guild_id, id);
     """,
+    # 3: edits. Input images wait here until the status message hosts them, then their bytes are dropped.
+    """
+    ALTER TABLE jobs ADD COLUMN reply_to_message_id INTEGER;
+    CREATE TABLE job_inputs (
+        job_id INTEGER NOT NULL REFERENCES jobs (id),
+        position INTEGER NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('image', 'mask')),
+        filename TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        data BLOB,
+        PRIMARY KEY (job_id, position)
+    );
+    CREATE INDEX jobs_result_message ON jobs (result_message_id);
+    """,
 )

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from bot.jobs.models import Job
+from bot.jobs.models import Job, JobInput
 from bot.media import OutputImage
 
 
@@ -41,8 +42,12 @@ class DeliveryError(Exception):
 class Publisher(Protocol):
     """Chat-side output of the runner. Implementations must not rely on interaction tokens."""
 
-    async def post_status(self, job: Job, update: StatusUpdate) -> int:
-        """Post the job's status message; return its id."""
+    async def post_status(self, job: Job, update: StatusUpdate, files: Sequence[JobInput] = ()) -> int:
+        """Post the job's status message (with the edit's input images attached); return its id."""
+        ...
+
+    async def input_urls(self, job: Job) -> list[str]:
+        """Fresh URLs of the input images attached to the job's status message, in order."""
         ...
 
     async def edit_status(self, job: Job, update: StatusUpdate) -> None:

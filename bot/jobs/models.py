@@ -58,6 +58,7 @@ class Job:
     delivery_error: str | None
     created_at: float
     cost: int = 0
+    reply_to_message_id: int | None = None
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> Job:
@@ -76,3 +77,14 @@ class Job:
     def count(self) -> int:
         count = self.params.get("num_images", 1)
         return count if isinstance(count, int) else 1
+
+
+@dataclass(frozen=True)
+class JobInput:
+    """An input image of an edit job; `data` is None once the status message hosts it."""
+
+    position: int
+    role: str  # image | mask
+    filename: str
+    content_type: str
+    data: bytes | None

@@ -177,17 +177,48 @@ class JobRunner:
             return await self._finish(
                 job, JobState.FAILED, SubmitOutcomeUnknown.code, SubmitOutcomeUnknown.user_message
             )
+        params = job.params
+        if job.kind == "edit":
+            job, hosted = await self._hosted_inputs(job)
+            if hosted is None:
+                return await self._finish(job, JobState.FAILED, "input_unavailable", text.INPUT_UNAVAILABLE)
+            params = {**params, **hosted}
         await self._store.mark_submit_started(job.id, self._clock())
         try:
-            task_id = await provider.submit(job.model, job.params, f"job-{job.id}")
+            task_id = await provider.submit(job.model, params, f"job-{job.id}")
         except ProviderError as exc:
             level = logging.ERROR if isinstance(exc, ProviderAuthError) else logging.WARNING
             log.log(level, "job %d: submit to %s failed: %s", job.id, provider.name, exc)
             return await self._finish(job, JobState.FAILED, exc.code, exc.user_message)
         now = self._clock()
         await self._store.mark_submitted(job.id, task_id, now, now + self._config.deadline_seconds)
+        if job.kind == "edit":
+            await self._store.drop_input_bytes(job.id)  # the status message hosts them now
         log.info("job %d: submitted to %s as task %s", job.id, provider.name, task_id)
         return await self._store.get(job.id)
+
+    async def _hosted_inputs(self, job: Job) -> tuple[Job, dict[str, object] | None]:
+        """Host an edit's inputs on its status message and return fresh URLs for the provider.
+
+        Discord's signed attachment URLs expire, so they are fetched again right before each submit; the
+        status message is the bot's own, so they can always be refreshed, even long after a restart.
+        """
+        inputs = await self._store.inputs(job.id)
+        if job.status_message_id is None:
+            job = await self._show(job, StatusUpdate(Phase.GENERATING))
+        try:
+            urls = await self._retrying(job, lambda: self._publisher.input_urls(job))
+        except DeliveryError as exc:
+            log.warning("job %d: input images unavailable: %s", job.id, exc)
+            return job, None
+        if len(urls) != len(inputs):
+            log.warning("job %d: %d input(s) hosted, %d expected", job.id, len(urls), len(inputs))
+            return job, None
+        hosted: dict[str, object] = {"image_urls": [u for u, i in zip(urls, inputs, strict=True) if i.role == "image"]}
+        masks = [u for u, i in zip(urls, inputs, strict=True) if i.role == "mask"]
+        if masks:
+            hosted["mask_url"] = masks[0]
+        return job, hosted
 
     async def _poll(self, job: Job, provider: ImageProvider) -> tuple[Job, list[OutputImage] | None]:
         assert job.provider_task_id is not None and job.submitted_at is not None and job.deadline_at is not None
@@ -373,7 +404,8 @@ class JobRunner:
         """Post or edit the status message; failures are logged, never fatal to the job."""
         try:
             if job.status_message_id is None:
-                message_id = await self._retrying(job, lambda: self._publisher.post_status(job, update))
+                files = await self._store.inputs(job.id) if job.kind == "edit" else []
+                message_id = await self._retrying(job, lambda: self._publisher.post_status(job, update, files))
                 await self._store.set_status_message(job.id, message_id)
                 self._last_edit[job.id] = self._clock()
                 return dataclasses.replace(job, status_message_id=message_id)

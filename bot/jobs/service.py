@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 from bot.db import Database
 from bot.errors import InvalidRequest
-from bot.jobs.models import Job
+from bot.jobs.models import Job, JobInput
 from bot.jobs.runner import JobRunner
 from bot.jobs.store import JobStore
-from bot.providers.catalog import ImageOptions, api_params, build_input
+from bot.media import InputImage
+from bot.providers.catalog import HubInput, ImageOptions, api_params, build_edit_input, build_input
 from bot.quota.service import QuotaService
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,36 @@ class JobService:
         never spend the same credits twice. Raises InvalidRequest, QuotaExceeded or TooManyJobs.
         """
         payload = build_input(model, prompt, options)
+        return await self._create(requester, "generate", model, payload, options, [], None)
+
+    async def create_edit(
+        self,
+        requester: Requester,
+        model: str,
+        prompt: str,
+        images: list[InputImage],
+        options: ImageOptions,
+        *,
+        mask: InputImage | None = None,
+        reply_to_message_id: int | None = None,
+    ) -> Job:
+        """Like create_generate, for an edit of checked input images (kept until the status message hosts them)."""
+        payload = build_edit_input(model, prompt, len(images), options, mask is not None)
+        inputs = [JobInput(i, "image", img.filename, img.content_type, img.data) for i, img in enumerate(images)]
+        if mask is not None:
+            inputs.append(JobInput(len(images), "mask", mask.filename, mask.content_type, mask.data))
+        return await self._create(requester, "edit", model, payload, options, inputs, reply_to_message_id)
+
+    async def _create(
+        self,
+        requester: Requester,
+        kind: str,
+        model: str,
+        payload: HubInput,
+        options: ImageOptions,
+        inputs: list[JobInput],
+        reply_to_message_id: int | None,
+    ) -> Job:
         provider = self._provider_for(model)
         if provider is None:
             raise InvalidRequest(f"The model `{model}` is not available on this bot.")
@@ -66,7 +97,7 @@ class JobService:
             cost = await self._quota.cost(tx, requester.guild_id, model, options.resolution, payload.num_images)
             job_id = await self._store.insert(
                 tx,
-                kind="generate",
+                kind=kind,
                 provider=provider,
                 model=model,
                 params=params,
@@ -77,10 +108,13 @@ class JobService:
                 channel_id=requester.channel_id,
                 upload_limit=requester.upload_limit,
                 cost=cost,
+                reply_to_message_id=reply_to_message_id,
                 created_at=self._clock(),
             )
+            for item in inputs:
+                await self._store.insert_input(tx, job_id, item)
             await self._quota.reserve(tx, job_id, requester.guild_id, requester.user_id, requester.role_ids, cost)
-        log.info("job %d: created for user %d (%s, %d credits)", job_id, requester.user_id, model, cost)
+        log.info("job %d: %s created for user %d (%s, %d credits)", job_id, kind, requester.user_id, model, cost)
         self._runner.enqueue(job_id)
         return await self._store.get(job_id)
 

@@ -8,15 +8,21 @@ from typing import Any
 
 from bot.db import Database
 from bot.db.database import Transaction
-from bot.jobs.models import Job, JobState
+from bot.jobs.models import Job, JobInput, JobState
 
 _INSERT = """
 INSERT INTO jobs (kind, state, provider, model, params, prompt, duration_key, user_id, guild_id, channel_id,
-                  upload_limit, cost, created_at)
+                  upload_limit, cost, reply_to_message_id, created_at)
 VALUES (:kind, 'queued', :provider, :model, :params, :prompt, :duration_key, :user_id, :guild_id, :channel_id,
-        :upload_limit, :cost, :created_at)
+        :upload_limit, :cost, :reply_to_message_id, :created_at)
 """
 _GET = "SELECT * FROM jobs WHERE id = ?"
+_BY_RESULT_MESSAGE = "SELECT * FROM jobs WHERE result_message_id = ?"
+_INSERT_INPUT = """
+INSERT INTO job_inputs (job_id, position, role, filename, content_type, data) VALUES (?, ?, ?, ?, ?, ?)
+"""
+_INPUTS = "SELECT position, role, filename, content_type, data FROM job_inputs WHERE job_id = ? ORDER BY position"
+_DROP_INPUT_BYTES = "UPDATE job_inputs SET data = NULL WHERE job_id = ?"
 _UNDELIVERED = "SELECT * FROM jobs WHERE delivered_at IS NULL ORDER BY id"
 _SET_STATUS_MESSAGE = "UPDATE jobs SET status_message_id = ? WHERE id = ?"
 _SUBMIT_STARTED = "UPDATE jobs SET submit_started_at = ? WHERE id = ? AND state = 'queued'"
@@ -58,6 +64,20 @@ class JobStore:
         if row is None:
             raise LookupError(f"job {job_id} does not exist")
         return Job.from_row(row)
+
+    async def by_result_message(self, message_id: int) -> Job | None:
+        row = await self._db.fetchone(_BY_RESULT_MESSAGE, (message_id,))
+        return None if row is None else Job.from_row(row)
+
+    async def insert_input(self, tx: Transaction, job_id: int, item: JobInput) -> None:
+        await tx.execute(_INSERT_INPUT, (job_id, item.position, item.role, item.filename, item.content_type, item.data))
+
+    async def inputs(self, job_id: int) -> list[JobInput]:
+        rows = await self._db.fetchall(_INPUTS, (job_id,))
+        return [JobInput(int(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4]) for r in rows]
+
+    async def drop_input_bytes(self, job_id: int) -> None:
+        await self._db.execute(_DROP_INPUT_BYTES, (job_id,))
 
     async def undelivered(self) -> list[Job]:
         return [Job.from_row(row) for row in await self._db.fetchall(_UNDELIVERED)]

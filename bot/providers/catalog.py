@@ -188,6 +188,14 @@ MODELS: dict[str, ModelSpec] = {
     )
 }
 TEXT_TO_IMAGE_MODELS = tuple(m for m, spec in MODELS.items() if not spec.edit)
+EDIT_MODELS = tuple(m for m, spec in MODELS.items() if spec.edit)
+MAX_EDIT_IMAGES = 4  # the Hub states no limit; four keeps uploads and /edit's options reasonable
+PLACEHOLDER_URL = "https://placeholder.invalid/image.png"
+
+
+def edit_model_for(model_id: str) -> str:
+    """The edit twin of a text-to-image model (an edit model is its own twin)."""
+    return model_id if model_id.endswith("-edit") else f"{model_id}-edit"
 
 
 @dataclass(frozen=True)
@@ -269,22 +277,43 @@ def build_input(model_id: str, prompt: str, options: ImageOptions) -> HubInput:
         raise InvalidRequest(
             f"Unknown model `{model_id}`. Choose one of: {', '.join(f'`{m}`' for m in TEXT_TO_IMAGE_MODELS)}."
         )
+    return _build(spec, prompt, options, {})
+
+
+def build_edit_input(model_id: str, prompt: str, image_count: int, options: ImageOptions, has_mask: bool) -> HubInput:
+    """Validate an edit request. Image URLs are placeholders here; the runner fills in the hosted ones."""
+    spec = MODELS.get(model_id)
+    if spec is None or not spec.edit:
+        raise InvalidRequest(f"Unknown edit model `{model_id}`. Choose one of: {', '.join(EDIT_MODELS)}.")
+    if image_count < 1:
+        raise InvalidRequest("Attach the image you want to edit.")
+    if image_count > MAX_EDIT_IMAGES:
+        raise InvalidRequest(f"That's {image_count} images; an edit takes at most {MAX_EDIT_IMAGES}.")
+    extra: dict[str, Any] = {"image_urls": [PLACEHOLDER_URL] * image_count}
+    if has_mask:
+        if "mask_url" not in spec.fields:
+            raise InvalidRequest(f"**{spec.label}** does not take a mask; only GPT Image 2 Edit does.")
+        extra["mask_url"] = PLACEHOLDER_URL
+    return _build(spec, prompt, options, extra)
+
+
+def _build(spec: ModelSpec, prompt: str, options: ImageOptions, extra: dict[str, Any]) -> HubInput:
     if not prompt.strip():
-        raise InvalidRequest("Please describe the image you want: the prompt is empty.")
+        raise InvalidRequest("Please describe what you want: the prompt is empty.")
     if len(prompt.strip()) > MAX_PROMPT_CHARS:
         raise InvalidRequest(f"The prompt is {len(prompt.strip())} characters long; the limit is {MAX_PROMPT_CHARS}.")
-    supported = supported_options(model_id)
+    supported = supported_options(spec.id)
     for name, value in options.given().items():
         if name not in supported:
             raise InvalidRequest(
-                f"**{spec.label}** does not support `{name}`. It supports: {describe_support(model_id)}."
+                f"**{spec.label}** does not support `{name}`. It supports: {describe_support(spec.id)}."
             )
         allowed = supported[name]
         if allowed is not None and value not in allowed:
             raise InvalidRequest(
                 f"**{spec.label}** does not support `{name}` = `{value}`. Allowed values: {', '.join(allowed)}."
             )
-    params: dict[str, Any] = {"prompt": prompt}
+    params: dict[str, Any] = {"prompt": prompt, **extra}
     if options.count is not None:
         params["num_images"] = options.count
     if options.seed is not None:
@@ -306,5 +335,8 @@ def build_input(model_id: str, prompt: str, options: ImageOptions) -> HubInput:
 
 
 def api_params(payload: HubInput) -> dict[str, Any]:
-    """The JSON `input` object for the API."""
-    return payload.model_dump(mode="json", exclude_none=True)
+    """The JSON `input` object for the API, without placeholder image URLs (filled in at submit time)."""
+    params = payload.model_dump(mode="json", exclude_none=True)
+    params.pop("image_urls", None)
+    params.pop("mask_url", None)
+    return params

@@ -11,9 +11,10 @@ from bot.jobs.delivery import DeliveryError, Phase
 from bot.jobs.models import JobState
 from bot.jobs.runner import RunnerConfig
 from bot.jobs.service import Requester
+from bot.media import check_input
 from bot.providers.catalog import ImageOptions
 from tests.fakes.hub import Fault, Plan
-from tests.fakes.images import noise_png
+from tests.fakes.images import noise_png, png
 from tests.unit.world import ALICE, FAST, World, finished, wait_state
 
 
@@ -183,3 +184,18 @@ async def test_durations_are_learned_and_reloaded(world: World) -> None:
     await fresh.start()
     estimate = fresh.stats.estimate("hub:nano-banana:default", 12)
     assert estimate.early == pytest.approx(0.05) and estimate.late == pytest.approx(0.05)
+
+
+async def test_edit_inputs_survive_a_restart_and_are_dropped_once_hosted(world: World) -> None:
+    first, service = world.make()
+    image = check_input(png(), "cat.png", "image/png")
+    job = await service.create_edit(ALICE, "nano-banana-edit", "make it snowy", [image], ImageOptions())
+    await first.close()  # stopped before anything was hosted or submitted
+    assert [i.data for i in await world.store.inputs(job.id)] == [png()]
+    second, _ = world.make()
+    await second.start()
+    job = await finished(world, job.id, second)
+    assert job.state is JobState.SUCCEEDED
+    sent = world.hub.submissions[0]
+    assert sent["model"] == "nano-banana-edit" and sent["input"]["image_urls"] == world.chat.hosted[job.id]
+    assert [i.data for i in await world.store.inputs(job.id)] == [None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from bot.db import Database
 from bot.jobs.delivery import DeliveryError, StatusUpdate
-from bot.jobs.models import Job
+from bot.jobs.models import Job, JobInput
 from bot.jobs.runner import JobRunner, RunnerConfig
 from bot.jobs.service import JobService, Requester
 from bot.jobs.store import JobStore
@@ -49,15 +49,20 @@ class Chat:
     images: dict[int, list[OutputImage]] = field(default_factory=dict)
     fail_results: list[DeliveryError] = field(default_factory=list)
     hang_after_post: bool = False
+    hosted: dict[int, list[str]] = field(default_factory=dict)
 
 
 class MemoryPublisher:
     def __init__(self, chat: Chat) -> None:
         self.chat = chat
 
-    async def post_status(self, job: Job, update: StatusUpdate) -> int:
+    async def post_status(self, job: Job, update: StatusUpdate, files: Sequence[JobInput] = ()) -> int:
         self.chat.statuses.setdefault(job.id, []).append(update)
+        self.chat.hosted[job.id] = [f"https://cdn.test/{job.id}/{f.filename}" for f in files]
         return int(next(self.chat.ids))
+
+    async def input_urls(self, job: Job) -> list[str]:
+        return self.chat.hosted.get(job.id, [])
 
     async def edit_status(self, job: Job, update: StatusUpdate) -> None:
         self.chat.statuses.setdefault(job.id, []).append(update)

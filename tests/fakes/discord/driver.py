@@ -127,6 +127,10 @@ class DriverMixin:
         data = {"custom_id": modal["custom_id"], "components": components}
         return await self._send_interaction(5, data, user, opened_by.channel_id, None, member_permissions)
 
+    async def delete(self, message: dict[str, Any]) -> None:
+        """A member (or moderator) deletes a message."""
+        await self._delete(int(message["id"]))
+
     def upload(self, filename: str, data: bytes) -> dict[str, Any]:
         """Put a user's file on the CDN and return its attachment object."""
         attachment = self._attachments(self.channel_id, [(filename, data)])[0]
@@ -149,7 +153,8 @@ class DriverMixin:
             body["message_reference"] = {"message_id": reply_to["id"], "channel_id": reply_to["channel_id"]}
         message = await self._new_message(channel_id, body, files or [], author=self.users[user], dispatch=False)
         if reply_to is not None:
-            message["referenced_message"] = self.messages[int(reply_to["id"])].data
+            replied = self.messages[int(reply_to["id"])]
+            message["referenced_message"] = None if replied.deleted else replied.data  # null = deleted
         await self._dispatch("MESSAGE_CREATE", self._as_seen_by_bot(message))
         return message
 

@@ -1,0 +1,65 @@
+"""Discord-side helpers the cogs share: channel permissions and who is asking."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.errors import MissingPermissions
+from bot.jobs.service import Requester
+from bot.rendering import text
+
+if TYPE_CHECKING:
+    from bot.client import ImageBot
+
+_NEEDED = ("view_channel", "send_messages", "embed_links", "attach_files", "read_message_history")
+
+
+def check_channel_permissions(interaction: discord.Interaction[ImageBot]) -> None:
+    """Refuse early when the bot could not post the result in this channel."""
+    if interaction.guild is None:
+        return
+    check_permissions(interaction.app_permissions, interaction.channel)
+
+
+def check_permissions(perms: discord.Permissions, channel: object) -> None:
+    """Raise MissingPermissions naming what the bot lacks to post results in `channel`."""
+    needed = list(_NEEDED)
+    if isinstance(channel, discord.Thread):
+        needed[1] = "send_messages_in_threads"
+    missing = [name for name in needed if not getattr(perms, name)]
+    if missing:
+        names = ", ".join(n.replace("_", " ").title() for n in missing)
+        raise MissingPermissions(text.BOT_MISSING_PERMISSIONS.format(perms=names))
+
+
+def requester_of(interaction: discord.Interaction[ImageBot]) -> Requester:
+    """Who asked and where to answer; the upload limit is the bot's own in this channel, not the user's Nitro."""
+    if interaction.channel_id is None:
+        raise MissingPermissions("I can't tell which channel this is.")
+    guild_limit = interaction.guild.filesize_limit if interaction.guild else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+    return Requester(
+        user_id=interaction.user.id,
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+        upload_limit=min(guild_limit, interaction.filesize_limit),
+        role_ids=tuple(r.id for r in user.roles if not r.is_default())
+        if isinstance(user := interaction.user, discord.Member)
+        else (),
+    )
+
+
+def requester_of_message(message: discord.Message) -> Requester:
+    """Who asked, for a request made by a message (a reply that mentions the bot)."""
+    guild = message.guild
+    limit = guild.filesize_limit if guild else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
+    author = message.author
+    roles = tuple(r.id for r in author.roles if not r.is_default()) if isinstance(author, discord.Member) else ()
+    return Requester(
+        user_id=author.id,
+        guild_id=guild.id if guild else None,
+        channel_id=message.channel.id,
+        upload_limit=limit,
+        role_ids=roles,
+    )

@@ -1,0 +1,253 @@
+"""Editing images: reply to an image and mention the bot, the "Edit image" context menu, and `/edit`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import InvalidRequest, UserFacingError
+from bot.media import MAX_INPUT_BYTES, InputImage, InputImageError, check_input
+from bot.providers.catalog import (
+    ALL_RATIOS,
+    ALL_RESOLUTIONS,
+    MAX_EDIT_IMAGES,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    MODELS,
+    QUALITIES,
+    TEXT_TO_IMAGE_MODELS,
+    ImageOptions,
+    build_edit_input,
+    edit_model_for,
+)
+from bot.rendering import text
+from bot.tree import report_error
+from cogs.common import check_channel_permissions, check_permissions, requester_of, requester_of_message
+
+if TYPE_CHECKING:
+    from bot.client import ImageBot
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
+DOWNLOAD_TIMEOUT = 30.0
+HOW_TO = (
+    "I can't see the images in other members' messages. Right-click the message → **Apps → Edit image**, "
+    "or use `/edit` and attach the image."
+)
+
+
+def image_attachments(message: discord.Message) -> list[discord.Attachment]:
+    return [
+        a
+        for a in message.attachments
+        if (a.content_type or "").startswith("image/") or a.filename.lower().endswith(IMAGE_SUFFIXES)
+    ]
+
+
+async def read_image(attachment: discord.Attachment) -> InputImage:
+    """Download an attachment through discord.py (its URL comes from Discord) and check it."""
+    if attachment.size > MAX_INPUT_BYTES:
+        raise InvalidRequest(
+            f"`{attachment.filename}` is {attachment.size / 1024 / 1024:.1f} MB; images can be at most "
+            f"{MAX_INPUT_BYTES // 1024 // 1024} MB."
+        )
+    try:
+        data = await asyncio.wait_for(attachment.read(), DOWNLOAD_TIMEOUT)
+    except (discord.HTTPException, TimeoutError) as exc:
+        raise InvalidRequest(f"I couldn't download `{attachment.filename}`. Please try again.") from exc
+    try:
+        return await asyncio.to_thread(check_input, data, attachment.filename, attachment.content_type)
+    except InputImageError as exc:
+        raise InvalidRequest(str(exc)) from exc
+
+
+async def read_images(attachments: list[discord.Attachment]) -> list[InputImage]:
+    return list(await asyncio.gather(*(read_image(a) for a in attachments)))
+
+
+class EditModal(discord.ui.Modal, title="Edit image"):
+    """Asks for the instruction; the target message's images are held by this modal instance."""
+
+    instruction: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+        label="What should change?",
+        style=discord.TextStyle.paragraph,
+        max_length=MAX_PROMPT_CHARS,
+        placeholder="e.g. make it snowy",
+    )
+
+    def __init__(self, cog: Edit, target: discord.Message, images: list[discord.Attachment]) -> None:
+        super().__init__(custom_id=f"edit:{target.channel.id}:{target.id}")
+        self.cog, self.target, self.images = cog, target, images
+
+    async def on_submit(self, interaction: discord.Interaction[ImageBot]) -> None:  # type: ignore[override]
+        model = await self.cog.model_for(self.target)
+        build_edit_input(model, self.instruction.value, len(self.images), ImageOptions(), False)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        inputs = await read_images(self.images)
+        job = await self.cog.bot.jobs.create_edit(
+            requester_of(interaction),
+            model,
+            self.instruction.value,
+            inputs,
+            ImageOptions(),
+            reply_to_message_id=self.target.id,
+        )
+        await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
+
+    async def on_error(self, interaction: discord.Interaction[ImageBot], error: Exception) -> None:  # type: ignore[override]
+        await report_error(interaction, error)
+
+
+class Edit(commands.Cog):
+    """Image editing, three ways in, one job pipeline."""
+
+    def __init__(self, bot: ImageBot) -> None:
+        self.bot = bot
+        self.menu = app_commands.ContextMenu(name="Edit image", callback=self.edit_image_menu)
+        self.menu.allowed_contexts = app_commands.AppCommandContext(guild=True, dm_channel=True)
+        self.bot.tree.add_command(self.menu)
+
+    async def cog_unload(self) -> None:
+        self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
+
+    async def model_for(self, source: discord.Message | None) -> str:
+        """Edits of one of the bot's results use that result's model family; others the default."""
+        if source is not None and self.bot.user is not None and source.author.id == self.bot.user.id:
+            job = await self.bot.store.by_result_message(source.id)
+            if job is not None:
+                return edit_model_for(job.model)
+        return edit_model_for(self.bot.settings.default_model)
+
+    # -- the context menu --------------------------------------------------------------------------
+
+    async def edit_image_menu(self, interaction: discord.Interaction[ImageBot], message: discord.Message) -> None:
+        images = image_attachments(message)
+        if not images:
+            raise InvalidRequest("That message has no image I can see. Use `/edit` and attach the image.")
+        if len(images) > MAX_EDIT_IMAGES:
+            raise InvalidRequest(f"That message has {len(images)} images; an edit takes at most {MAX_EDIT_IMAGES}.")
+        check_channel_permissions(interaction)
+        await interaction.response.send_modal(EditModal(self, message, images))
+
+    # -- /edit -------------------------------------------------------------------------------------
+
+    @app_commands.command(name="edit", description="Edit an image by describing the change")
+    @app_commands.describe(
+        prompt="What should change",
+        image="The image to edit",
+        image2="Another reference image",
+        image3="Another reference image",
+        image4="Another reference image",
+        model="Which model family (default set by the bot owner)",
+        mask="A mask of the area to change (GPT Image 2 only)",
+        aspect_ratio="Shape of the result",
+        resolution="Output resolution (Nano Banana 2 / Pro, GPT Image 2)",
+        seed="Seed, to reproduce a result (Nano Banana models)",
+        quality="Rendering quality (GPT Image 2)",
+    )
+    @app_commands.choices(
+        model=[app_commands.Choice(name=MODELS[m].label, value=edit_model_for(m)) for m in TEXT_TO_IMAGE_MODELS],
+        aspect_ratio=[app_commands.Choice(name=r, value=r) for r in ALL_RATIOS],
+        resolution=[app_commands.Choice(name=r, value=r) for r in ALL_RESOLUTIONS],
+        quality=[app_commands.Choice(name=q, value=q) for q in QUALITIES],
+    )
+    @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
+    async def edit(
+        self,
+        interaction: discord.Interaction[ImageBot],
+        prompt: app_commands.Range[str, 1, MAX_PROMPT_CHARS],
+        image: discord.Attachment,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
+        model: str | None = None,
+        mask: discord.Attachment | None = None,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        quality: str | None = None,
+    ) -> None:
+        model = model or edit_model_for(self.bot.settings.default_model)
+        attachments = [a for a in (image, image2, image3, image4) if a is not None]
+        options = ImageOptions(aspect_ratio=aspect_ratio, resolution=resolution, seed=seed, quality=quality)
+        build_edit_input(model, prompt, len(attachments), options, mask is not None)
+        check_channel_permissions(interaction)
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        inputs = await read_images(attachments)
+        mask_image = await read_image(mask) if mask is not None else None
+        job = await self.bot.jobs.create_edit(
+            requester_of(interaction), model, prompt, inputs, options, mask=mask_image
+        )
+        await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
+
+    # -- reply + mention -----------------------------------------------------------------------------
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        me = self.bot.user
+        if message.author.bot or me is None or me not in message.mentions:
+            return
+        try:
+            await self._edit_from_reply(message)
+        except UserFacingError as exc:
+            await self._answer(message, exc.message)
+        except Exception:
+            log.exception("edit by reply failed for user %s", message.author.id)
+            await self._answer(message, text.GENERIC_FAILURE)
+
+    async def _edit_from_reply(self, message: discord.Message) -> None:
+        assert self.bot.user is not None
+        instruction = re.sub(rf"<@!?{self.bot.user.id}>", "", message.content).strip()
+        source = await self._replied_to(message)
+        images = image_attachments(source) if source is not None else image_attachments(message)
+        if not images:
+            if source is None:
+                raise InvalidRequest("Reply to a message with an image and mention me with what to change.")
+            if source.author.id != self.bot.user.id and not self.bot.intents.message_content:
+                raise InvalidRequest(HOW_TO)
+            raise InvalidRequest("That message has no image to edit.")
+        if not instruction:
+            raise InvalidRequest(f"Tell me what to change, e.g. `@{self.bot.user.name} make it snowy`.")
+        if len(images) > MAX_EDIT_IMAGES:
+            raise InvalidRequest(f"That message has {len(images)} images; an edit takes at most {MAX_EDIT_IMAGES}.")
+        model = await self.model_for(source)
+        build_edit_input(model, instruction, len(images), ImageOptions(), False)
+        if message.guild is not None and isinstance(message.channel, discord.abc.GuildChannel | discord.Thread):
+            check_permissions(message.channel.permissions_for(message.guild.me), message.channel)
+        inputs = await read_images(images)
+        await self.bot.jobs.create_edit(
+            requester_of_message(message), model, instruction, inputs, ImageOptions(), reply_to_message_id=message.id
+        )
+
+    async def _replied_to(self, message: discord.Message) -> discord.Message | None:
+        reference = message.reference
+        if reference is None or reference.message_id is None:
+            return None
+        resolved = reference.resolved
+        if isinstance(resolved, discord.Message):
+            return resolved
+        if isinstance(resolved, discord.DeletedReferencedMessage):
+            raise InvalidRequest("The message you replied to was deleted.")
+        try:
+            return await message.channel.fetch_message(reference.message_id)
+        except discord.NotFound as exc:
+            raise InvalidRequest("The message you replied to was deleted.") from exc
+        except discord.Forbidden as exc:
+            raise InvalidRequest("I can't read the message you replied to.") from exc
+
+    async def _answer(self, message: discord.Message, content: str) -> None:
+        try:
+            await message.reply(content, mention_author=False, allowed_mentions=discord.AllowedMentions.none())
+        except discord.HTTPException:
+            log.warning("could not answer message %s", message.id, exc_info=True)
+
+
+async def setup(bot: ImageBot) -> None:
+    await bot.add_cog(Edit(bot))
