@@ -82,21 +82,29 @@ class EditModal(discord.ui.Modal, title="Edit image"):
         placeholder="e.g. make it snowy",
     )
 
-    def __init__(self, cog: Edit, target: discord.Message, images: list[discord.Attachment]) -> None:
+    def __init__(self, cog: Edit, target: discord.Message, images: list[discord.Attachment], model: str) -> None:
         super().__init__(custom_id=f"edit:{target.channel.id}:{target.id}")
-        self.cog, self.target, self.images = cog, target, images
+        self.cog, self.target, self.images, self.model = cog, target, images, model
+        self.mask: discord.ui.FileUpload[EditModal] | None = None
+        if "mask_url" in MODELS[model].fields:
+            self.mask = discord.ui.FileUpload(custom_id="mask", required=False, max_values=1)
+            self.add_item(
+                discord.ui.Label(text="Mask (optional)", description="Marks the area to change", component=self.mask)
+            )
 
     async def on_submit(self, interaction: discord.Interaction[ImageBot]) -> None:  # type: ignore[override]
-        model = await self.cog.model_for(self.target)
-        build_edit_input(model, self.instruction.value, len(self.images), ImageOptions(), False)
+        masks = self.mask.values if self.mask is not None else []
+        build_edit_input(self.model, self.instruction.value, len(self.images), ImageOptions(), bool(masks))
         await interaction.response.defer(ephemeral=True, thinking=True)
         inputs = await read_images(self.images)
+        mask = await read_image(masks[0]) if masks else None
         job = await self.cog.bot.jobs.create_edit(
             requester_of(interaction),
-            model,
+            self.model,
             self.instruction.value,
             inputs,
             ImageOptions(),
+            mask=mask,
             reply_to_message_id=self.target.id,
         )
         await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
@@ -134,7 +142,7 @@ class Edit(commands.Cog):
         if len(images) > MAX_EDIT_IMAGES:
             raise InvalidRequest(f"That message has {len(images)} images; an edit takes at most {MAX_EDIT_IMAGES}.")
         check_channel_permissions(interaction)
-        await interaction.response.send_modal(EditModal(self, message, images))
+        await interaction.response.send_modal(EditModal(self, message, images, await self.model_for(message)))
 
     # -- /edit -------------------------------------------------------------------------------------
 

@@ -93,8 +93,9 @@ async def test_context_menu_edits_another_members_upload(
     opened = await discord_fake.context_menu("Edit image", upload, user="alice")
     await discord_fake.wait_for(lambda e: e.kind == "callback" and e.data["interaction"] == opened.id)
     assert opened.modal is not None and opened.modal["title"] == "Edit image"
-    field = opened.modal["components"][0]["components"][0]["custom_id"]
-    await discord_fake.submit_modal(opened, {field: "add a hat"})
+    fields = discord_fake.modal_fields(opened)
+    assert [f["type"] for f in fields] == [4]  # Nano Banana Edit takes no mask, so none is offered
+    await discord_fake.submit_modal(opened, {fields[0]["custom_id"]: "add a hat"})
     assert await hosted_inputs(discord_fake, hub) == [photo()]
     assert hub.submissions[0]["input"]["prompt"] == "add a hat"
     status = next(m for m in discord_fake.channel_messages() if m["attachments"] and m["author"]["bot"])
@@ -153,3 +154,22 @@ async def test_with_the_content_intent_replies_edit_other_members_images(
         status = await discord_fake.wait_for_message(lambda m: m["author"]["bot"] and bool(m["embeds"]))
         assert status["message_reference"]["message_id"] == request["id"]
         await discord_fake.wait_for_message(has_files)
+
+
+async def test_the_edit_form_offers_a_mask_for_gpt_image_2(
+    bot: ImageBot, discord_fake: FakeDiscord, hub: FakeHub
+) -> None:
+    await discord_fake.slash("imagine", {"prompt": "a room", "model": "gpt-image-2"})
+    result = await discord_fake.wait_for_message(has_files)
+    opened = await discord_fake.context_menu("Edit image", result, user="alice")
+    await discord_fake.wait_for(lambda e: e.kind == "callback" and e.data["interaction"] == opened.id)
+    text_field, mask_field = discord_fake.modal_fields(opened)
+    assert mask_field["type"] == 19
+    await discord_fake.submit_modal(
+        opened, {text_field["custom_id"]: "paint the wall", mask_field["custom_id"]: ("mask.png", photo((0, 0, 0)))}
+    )
+    await hosted_inputs(discord_fake, hub, index=1)
+    sent = hub.submissions[1]
+    assert sent["model"] == "gpt-image-2-edit" and sent["input"]["prompt"] == "paint the wall"
+    hosted = {a["url"]: a for m in discord_fake.channel_messages() for a in m["attachments"]}
+    assert discord_fake.attachment_bytes(hosted[sent["input"]["mask_url"]]) == photo((0, 0, 0))

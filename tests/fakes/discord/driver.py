@@ -112,20 +112,43 @@ class DriverMixin:
     async def submit_modal(
         self,
         opened_by: FakeInteraction,
-        values: dict[str, str],
+        values: dict[str, str | tuple[str, bytes]],
         *,
         user: str = "alice",
         member_permissions: int = p.MEMBER_PERMISSIONS,
     ) -> FakeInteraction:
-        """Fill in and submit the modal the bot opened in answer to `opened_by`."""
+        """Fill in and submit the modal the bot opened: text by custom_id, files as (filename, bytes)."""
         modal = opened_by.modal
         if modal is None:
             raise AssertionError("the bot opened no modal for that interaction")
-        components = [
-            {"type": 1, "components": [{"type": 4, "custom_id": key, "value": value}]} for key, value in values.items()
-        ]
-        data = {"custom_id": modal["custom_id"], "components": components}
+        resolved: dict[str, Any] = {}
+
+        def answer(field: dict[str, Any]) -> dict[str, Any]:
+            given = values.get(field["custom_id"])
+            if field["type"] == 19:
+                files = [given] if isinstance(given, tuple) else []
+                ids = [self._resolve_option(11, f, resolved) for f in files]
+                return {"type": 19, "custom_id": field["custom_id"], "values": ids}
+            return {"type": 4, "custom_id": field["custom_id"], "value": given if isinstance(given, str) else ""}
+
+        components = []
+        for top in modal["components"]:
+            if top["type"] == 1:
+                components.append({"type": 1, "components": [answer(c) for c in top["components"]]})
+            elif top["type"] == 18:
+                components.append({"type": 18, "component": answer(top["component"])})
+        data: dict[str, Any] = {"custom_id": modal["custom_id"], "components": components}
+        if resolved:
+            data["resolved"] = resolved
         return await self._send_interaction(5, data, user, opened_by.channel_id, None, member_permissions)
+
+    def modal_fields(self, opened_by: FakeInteraction) -> list[dict[str, Any]]:
+        """The input fields of the modal the bot opened (text inputs and file uploads)."""
+        assert opened_by.modal is not None
+        fields = []
+        for top in opened_by.modal["components"]:
+            fields += top["components"] if top["type"] == 1 else [top["component"]]
+        return fields
 
     async def delete(self, message: dict[str, Any]) -> None:
         """A member (or moderator) deletes a message."""
