@@ -8,10 +8,16 @@ from collections.abc import Sequence
 import aiohttp
 import discord
 
-from bot.jobs.delivery import DeliveryError, StatusUpdate
+from bot.jobs.delivery import DeliveryError, Phase, StatusUpdate
 from bot.jobs.models import Job, JobInput
 from bot.media import OutputImage
+from bot.rendering.buttons import cancel_view, result_view
 from bot.rendering.embeds import result_embed, status_embed
+
+
+def _status_view(job: Job, update: StatusUpdate) -> discord.ui.View | None:
+    """Cancel while the job can still be stopped; no buttons once it has ended."""
+    return cancel_view(job) if update.phase in (Phase.QUEUED, Phase.GENERATING) else None
 
 
 def _delivery_error(exc: Exception) -> DeliveryError:
@@ -40,6 +46,7 @@ class DiscordPublisher:
         try:
             message = await self._channel(job).send(
                 embed=status_embed(job, update),
+                view=_status_view(job, update) or discord.utils.MISSING,
                 files=[discord.File(io.BytesIO(f.data), filename=f.filename) for f in files if f.data is not None],
                 reference=reference,  # type: ignore[arg-type]
                 allowed_mentions=discord.AllowedMentions.none(),
@@ -64,7 +71,11 @@ class DiscordPublisher:
             await (
                 self._channel(job)
                 .get_partial_message(job.status_message_id)
-                .edit(embed=status_embed(job, update), allowed_mentions=discord.AllowedMentions.none())
+                .edit(
+                    embed=status_embed(job, update),
+                    view=_status_view(job, update),
+                    allowed_mentions=discord.AllowedMentions.none(),
+                )
             )
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             raise _delivery_error(exc) from exc
@@ -81,6 +92,7 @@ class DiscordPublisher:
                 content=f"<@{job.user_id}> your image is ready.",
                 embed=result_embed(job, compressed=any(i.compressed for i in images)),
                 files=files,
+                view=result_view(job, len(images)),
                 reference=reference,  # type: ignore[arg-type]
                 # Only the requester is pinged, whatever the prompt says.
                 allowed_mentions=discord.AllowedMentions(
