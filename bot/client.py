@@ -23,7 +23,7 @@ from bot.tree import BotTree
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.quota")
+EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.quota", "cogs.results")
 COMMANDS_HASH_KEY = "global_commands_hash"
 
 

@@ -95,4 +95,13 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX jobs_result_message ON jobs (result_message_id);
     """,
+    # 4: per-server settings (e.g. whether everyone may use the buttons on results).
+    """
+    CREATE TABLE guild_settings (
+        guild_id INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (guild_id, key)
+    );
+    """,
 )

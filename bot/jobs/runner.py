@@ -40,6 +40,7 @@ T = TypeVar("T")
 DEFAULT_PRIOR_SECONDS = 30.0
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 POLL_JITTER = 0.03
+USER_CANCELLED = "user_cancelled"  # vs. "cancelled": the provider cancelled the task
 
 _FINAL_STATES = {
     TaskState.FAILED: JobState.FAILED,
@@ -124,6 +125,25 @@ class JobRunner:
     @property
     def active_jobs(self) -> int:
         return len(self._tasks)
+
+    async def cancel(self, job_id: int) -> Job:
+        """Stop a queued or running job: no more polling, state cancelled, credits given back.
+
+        The Hub documents no way to cancel a task, so a task already submitted may still finish there;
+        its result is simply not fetched or posted.
+        """
+        task = self._tasks.get(job_id)
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        job = await self._store.get(job_id)
+        if job.state.terminal:
+            if job.delivered_at is None:
+                self.enqueue(job_id)  # it finished meanwhile: let delivery go on
+            return job
+        job = await self._finish(job, JobState.CANCELLED, USER_CANCELLED, text.CANCELLED)
+        await self._deliver(job, None)
+        return job
 
     async def close(self) -> None:
         """Stop driving jobs. Their rows stay as they are, to be resumed by the next start()."""
@@ -357,7 +377,8 @@ class JobRunner:
     async def _deliver(self, job: Job, images: list[OutputImage] | None) -> None:
         if job.state is not JobState.SUCCEEDED:
             reason = job.error_message or text.GENERIC_FAILURE
-            await self._show(job, StatusUpdate(Phase.FAILED, reason=reason, refunded=True))
+            phase = Phase.CANCELLED if job.error_code == USER_CANCELLED else Phase.FAILED
+            await self._show(job, StatusUpdate(phase, reason=reason, refunded=True))
             await self._store.mark_delivered(job.id, self._clock(), None)
             return
         if images is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +14,16 @@ from bot.jobs.models import Job, JobInput
 from bot.jobs.runner import JobRunner
 from bot.jobs.store import JobStore
 from bot.media import InputImage
-from bot.providers.catalog import HubInput, ImageOptions, api_params, build_edit_input, build_input
+from bot.providers.catalog import (
+    MAX_SEED,
+    MODELS,
+    PLACEHOLDER_URL,
+    HubInput,
+    ImageOptions,
+    api_params,
+    build_edit_input,
+    build_input,
+)
 from bot.quota.service import QuotaService
 
 log = logging.getLogger(__name__)
@@ -76,6 +86,39 @@ class JobService:
         if mask is not None:
             inputs.append(JobInput(len(images), "mask", mask.filename, mask.content_type, mask.data))
         return await self._create(requester, "edit", model, payload, options, inputs, reply_to_message_id)
+
+    async def rerun(
+        self,
+        requester: Requester,
+        job: Job,
+        *,
+        inputs: list[InputImage] | None = None,
+        mask: InputImage | None = None,
+        reply_to_message_id: int | None = None,
+    ) -> Job:
+        """The same request again (Reroll): same model, prompt and options, with a new seed where there is one."""
+        spec = MODELS.get(job.model)
+        if spec is None:
+            raise InvalidRequest("This result's model is no longer offered.")
+        params = dict(job.params)
+        if "seed" in spec.fields:
+            params["seed"] = random.randint(0, MAX_SEED)
+        images = inputs or []
+        extra: dict[str, object] = {}
+        if job.kind == "edit":
+            extra["image_urls"] = [PLACEHOLDER_URL] * len(images)
+            if mask is not None:
+                extra["mask_url"] = PLACEHOLDER_URL
+        try:
+            payload = spec.input_model.model_validate({**params, **extra})
+        except ValueError as exc:
+            raise InvalidRequest(f"This request can't be repeated: {exc}") from exc
+        job_inputs = [JobInput(i, "image", img.filename, img.content_type, img.data) for i, img in enumerate(images)]
+        if mask is not None:
+            job_inputs.append(JobInput(len(images), "mask", mask.filename, mask.content_type, mask.data))
+        resolution = params.get("resolution")
+        options = ImageOptions(resolution=resolution if isinstance(resolution, str) else None)
+        return await self._create(requester, job.kind, job.model, payload, options, job_inputs, reply_to_message_id)
 
     async def _create(
         self,

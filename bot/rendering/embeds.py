@@ -14,6 +14,7 @@ _COLOURS = {
     Phase.GENERATING: discord.Colour.blurple(),
     Phase.DONE: discord.Colour.green(),
     Phase.FAILED: discord.Colour.red(),
+    Phase.CANCELLED: discord.Colour.dark_grey(),
 }
 _OPTION_NAMES = {
     "aspect_ratio": "aspect",
@@ -59,6 +60,8 @@ def status_embed(job: Job, update: StatusUpdate) -> discord.Embed:
         embed.title = "✅ Done"
         if update.result_message_id:
             embed.add_field(name="Result", value=f"[Jump to the image]({message_link(job, update.result_message_id)})")
+    elif update.phase is Phase.CANCELLED:
+        embed.title = "⏹️ Cancelled"
     else:
         embed.title = "❌ Failed"
         embed.add_field(name="Why", value=truncate(update.reason or "Unknown error.", 1024), inline=False)
@@ -66,7 +69,7 @@ def status_embed(job: Job, update: StatusUpdate) -> discord.Embed:
     embed.add_field(name="Options", value=options_summary(job))
     embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
     if job.cost:
-        given_back = update.phase is Phase.FAILED and update.refunded
+        given_back = update.phase in (Phase.FAILED, Phase.CANCELLED) and update.refunded
         embed.add_field(name="Credits", value=f"{job.cost} (given back)" if given_back else str(job.cost))
     embed.set_footer(text=f"Job #{job.id}")
     return embed

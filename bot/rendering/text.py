@@ -13,6 +13,7 @@ BOT_MISSING_PERMISSIONS = "I need these permissions in this channel to post your
 QUEUED_CONFIRMATION = "🎨 On it — job **#{job_id}**. The result will be posted in this channel."
 TOO_LARGE_TO_POST = "The image is too large to post in this channel, even after compression."
 INPUT_UNAVAILABLE = "The image to edit could not be attached here, so nothing was sent. Please try again."
+CANCELLED = "Cancelled by the requester."
 NOT_FOR_BOTS = "Bots can't use this bot."
 
 _MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>")
