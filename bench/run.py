@@ -37,6 +37,7 @@ from tests.fakes.hub import FakeHub, Plan
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_INTERVAL = 2.0
+MEMBERS = 500  # K jobs come from K different members, as in a real server
 
 
 @dataclass
@@ -99,6 +100,7 @@ async def one_round(
             discord_fake.slash(
                 "imagine",
                 {"prompt": prompt, "model": "nano-banana-2"},
+                user=f"member{i % MEMBERS}",
                 channel_id=discord_fake.channel_ids[i % len(discord_fake.channel_ids)],
             )
             for i, prompt in enumerate(sorted(prompts))
@@ -187,7 +189,7 @@ async def main() -> None:
 
     fake_lag: list[tuple[float, float]] = []
     fake_probe = asyncio.create_task(probe_lag(fake_lag), name="fake-lag-probe")
-    async with FakeDiscord(channels=50) as discord_fake, FakeHub() as hub:
+    async with FakeDiscord(channels=50, members=MEMBERS) as discord_fake, FakeHub() as hub:
         hub.default_plan = lambda: Plan(duration=rng.uniform(low, high))
         with tempfile.TemporaryDirectory() as tmp:
             lag_file = Path(tmp) / "lag.json"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import random
 import time
@@ -342,22 +343,26 @@ class JobRunner:
         delivery_started: bool = False,
     ) -> Job:
         now = self._clock()
+        finish = functools.partial(
+            self._store.finish,
+            job.id,
+            state,
+            now,
+            duration_ms=duration_ms,
+            result_urls=result_urls,
+            error_code=error_code,
+            error_message=error_message,
+            delivery_started=delivery_started,
+        )
         refunded = False
-        # The state change and the refund are one transaction: a crash can lose neither, nor repeat the refund.
-        async with self._store.transaction() as tx:
-            changed = await self._store.finish(
-                job.id,
-                state,
-                now,
-                duration_ms=duration_ms,
-                result_urls=result_urls,
-                error_code=error_code,
-                error_message=error_message,
-                delivery_started=delivery_started,
-                tx=tx,
-            )
-            if changed and state is not JobState.SUCCEEDED:
-                refunded = await self._quota.refund(tx, job.id)
+        if state is JobState.SUCCEEDED:
+            changed = await finish()  # one statement: the charge stays, nothing else to write
+        else:
+            # The state change and the refund are one transaction: a crash can lose neither, nor repeat it.
+            async with self._store.transaction() as tx:
+                changed = await finish(tx=tx)
+                if changed:
+                    refunded = await self._quota.refund(tx, job.id)
         if not changed:  # someone else ended it first; the row says how
             return await self._store.get(job.id)
         log.info("job %d: %s%s", job.id, state, f" (refunded {job.cost} credits)" if refunded else "")

@@ -53,6 +53,7 @@ class FakeDiscord(DriverMixin, RestMixin, GatewayMixin):
         ack_deadline: float = 3.0,
         token_lifetime: float = 15 * 60,
         channels: int = 2,
+        members: int = 0,
         bucket_limit: int = 50,
     ) -> None:
         self.ids = p.Snowflakes()
@@ -65,7 +66,8 @@ class FakeDiscord(DriverMixin, RestMixin, GatewayMixin):
         self.guild_id = self.ids.next()
         self.channel_ids = [self.ids.next() for _ in range(max(2, channels))]
         self.channel_id, self.other_channel_id = self.channel_ids[0], self.channel_ids[1]
-        self.users = {name: p.user(self.ids.next(), name) for name in ("alice", "bob", "admin")}
+        names = ["alice", "bob", "admin"] + [f"member{i}" for i in range(members)]
+        self.users = {name: p.user(self.ids.next(), name) for name in names}
         self.roles = {name: self.ids.next() for name in ("artists", "vip")}
         self.member_roles: dict[str, list[int]] = {}  # user name -> role ids
         self.app_permissions: dict[int, int] = {}
