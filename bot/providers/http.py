@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import email.utils
+import json
 import logging
 import random
 import re
@@ -16,6 +19,8 @@ import httpx
 
 from bot.providers.base import (
     ProviderAuthError,
+    ProviderError,
+    ProviderProtocolError,
     ProviderRejected,
     ProviderUnavailable,
     SubmitOutcomeUnknown,
@@ -172,3 +177,72 @@ async def send(
         log.warning("%s failed (%s); retry %d/%d in %.1fs", what, reason, attempt + 1, policy.max_retries, delay)
         await policy.sleep(delay)
         attempt += 1
+
+
+class ImageTooLarge(ProviderError):
+    """A result image is bigger than the bot will download."""
+
+    user_message = "The image service returned an image too large to download."
+    code = "result_too_large"
+
+
+async def download(client: httpx.AsyncClient, url: str, max_bytes: int, policy: RetryPolicy) -> bytes:
+    """Download an image URL or decode a data: URI, refusing anything over `max_bytes`."""
+    if url.startswith("data:"):
+        return _decode_data_uri(url, max_bytes)
+    if not url.startswith(("http://", "https://")):
+        raise ProviderProtocolError("result URL has an unsupported scheme")
+    response = await send(
+        client,
+        lambda: client.build_request("GET", url),
+        policy=policy,
+        idempotent=True,
+        what="result download",
+        stream=True,
+    )
+    try:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            raise ImageTooLarge(f"result is {declared} bytes")
+        chunks = bytearray()
+        async for chunk in response.aiter_bytes():
+            chunks += chunk
+            if len(chunks) > max_bytes:
+                raise ImageTooLarge(f"result exceeds {max_bytes} bytes")
+        return bytes(chunks)
+    finally:
+        await response.aclose()
+
+
+def _decode_data_uri(url: str, max_bytes: int) -> bytes:
+    header, _, data = url.partition(",")
+    if len(data) * 3 // 4 > max_bytes:
+        raise ImageTooLarge("data URI too large")
+    try:
+        if header.endswith(";base64"):
+            return base64.b64decode(data, validate=True)
+        raise ProviderProtocolError("data URI is not base64")
+    except binascii.Error as exc:
+        raise ProviderProtocolError("data URI is not valid base64") from exc
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        payload = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProviderProtocolError(f"non-JSON answer from {response.request.url.path}") from exc
+    if (
+        isinstance(payload, dict)
+        and isinstance(payload.get("data"), dict)
+        and "code" in payload
+        and ("status" not in payload and "task_id" not in payload and "taskId" not in payload)
+    ):
+        payload = payload["data"]  # tolerate a {code, data} envelope
+    if not isinstance(payload, dict):
+        raise ProviderProtocolError(f"unexpected answer from {response.request.url.path}: {preview(payload)}")
+    return payload
+
+
+def preview(payload: Any) -> str:
+    text = json.dumps(payload, default=str)
+    return text if len(text) <= 1000 else text[:1000] + "..."

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
-import json
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -13,8 +10,8 @@ from urllib.parse import quote
 import httpx
 from pydantic import SecretStr
 
-from bot.providers.base import ProviderError, ProviderProtocolError, TaskState, TaskStatus
-from bot.providers.http import MAX_CONNECTIONS, RetryPolicy, send
+from bot.providers.base import ProviderProtocolError, TaskState, TaskStatus
+from bot.providers.http import MAX_CONNECTIONS, RetryPolicy, download, json_object, preview, send
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +23,6 @@ _STATES = {
     "timeout": TaskState.TIMEOUT,
     "cancelled": TaskState.CANCELLED,
 }
-
-
-class ImageTooLarge(ProviderError):
-    """A result image is bigger than the bot will download."""
-
-    user_message = "The image service returned an image too large to download."
-    code = "result_too_large"
 
 
 class HubProvider:
@@ -61,12 +51,12 @@ class HubProvider:
             what=f"hub submit {model}",
             limiter=self._in_flight,
         )
-        payload = _json_object(response)
+        payload = json_object(response)
         for key in ("task_id", "taskId", "id"):
             value = payload.get(key)
             if isinstance(value, str | int) and str(value):
                 return str(value)
-        raise ProviderProtocolError(f"hub submit answer has no task id: {_preview(payload)}")
+        raise ProviderProtocolError(f"hub submit answer has no task id: {preview(payload)}")
 
     async def poll(self, task_id: str) -> TaskStatus:
         """Read the task and normalise its state and result images."""
@@ -79,7 +69,7 @@ class HubProvider:
             what=f"hub poll {task_id}",
             limiter=self._in_flight,
         )
-        return parse_task(_json_object(response))
+        return parse_task(json_object(response))
 
     async def download(self, url: str, max_bytes: int) -> bytes:
         """Fetch a result image (http(s) or data: URI), at most `max_bytes`."""
@@ -138,65 +128,3 @@ def _urls_from_list(items: list[Any]) -> tuple[str, ...]:
         elif isinstance(item, dict) and isinstance(item.get("url"), str):
             urls.append(item["url"])
     return tuple(u for u in urls if u.startswith(("http://", "https://", "data:")))
-
-
-async def download(client: httpx.AsyncClient, url: str, max_bytes: int, policy: RetryPolicy) -> bytes:
-    """Download an image URL or decode a data: URI, refusing anything over `max_bytes`."""
-    if url.startswith("data:"):
-        return _decode_data_uri(url, max_bytes)
-    if not url.startswith(("http://", "https://")):
-        raise ProviderProtocolError("result URL has an unsupported scheme")
-    response = await send(
-        client,
-        lambda: client.build_request("GET", url),
-        policy=policy,
-        idempotent=True,
-        what="result download",
-        stream=True,
-    )
-    try:
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > max_bytes:
-            raise ImageTooLarge(f"result is {declared} bytes")
-        chunks = bytearray()
-        async for chunk in response.aiter_bytes():
-            chunks += chunk
-            if len(chunks) > max_bytes:
-                raise ImageTooLarge(f"result exceeds {max_bytes} bytes")
-        return bytes(chunks)
-    finally:
-        await response.aclose()
-
-
-def _decode_data_uri(url: str, max_bytes: int) -> bytes:
-    header, _, data = url.partition(",")
-    if len(data) * 3 // 4 > max_bytes:
-        raise ImageTooLarge("data URI too large")
-    try:
-        if header.endswith(";base64"):
-            return base64.b64decode(data, validate=True)
-        raise ProviderProtocolError("data URI is not base64")
-    except binascii.Error as exc:
-        raise ProviderProtocolError("data URI is not valid base64") from exc
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    try:
-        payload = response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ProviderProtocolError(f"non-JSON answer from {response.request.url.path}") from exc
-    if (
-        isinstance(payload, dict)
-        and isinstance(payload.get("data"), dict)
-        and "code" in payload
-        and ("status" not in payload and "task_id" not in payload and "taskId" not in payload)
-    ):
-        payload = payload["data"]  # tolerate a {code, data} envelope
-    if not isinstance(payload, dict):
-        raise ProviderProtocolError(f"unexpected answer from {response.request.url.path}: {_preview(payload)}")
-    return payload
-
-
-def _preview(payload: Any) -> str:
-    text = json.dumps(payload, default=str)
-    return text if len(text) <= 1000 else text[:1000] + "..."
