@@ -12,11 +12,9 @@ import sys
 import discord
 from pydantic import ValidationError
 
-from bot.client import ImageBot
+from bot.client import ImageBot, build_providers
 from bot.config import Settings, describe_settings_error
 from bot.db import Database
-from bot.providers.http import RetryPolicy, make_client
-from bot.providers.hub import HubProvider
 
 log = logging.getLogger("bot")
 
@@ -34,15 +32,9 @@ def configure_logging(level: str) -> None:
 async def run(settings: Settings, *, force_sync: bool = False) -> int:
     """Run until Discord closes or SIGTERM/SIGINT arrives. Returns the process exit code."""
     db = await Database.open(settings.database_path)
-    hub_http = make_client(settings.mountsea_base_url, settings.http_timeout_seconds)
-    policy = RetryPolicy(max_retries=settings.provider_max_retries, base_seconds=settings.provider_retry_base_seconds)
+    providers, clients = build_providers(settings)
     try:
-        bot = ImageBot(
-            settings,
-            db,
-            {"hub": HubProvider(hub_http, settings.mountsea_api_key, policy)},
-            force_sync=force_sync,
-        )
+        bot = ImageBot(settings, db, providers, force_sync=force_sync)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
@@ -58,7 +50,8 @@ async def run(settings: Settings, *, force_sync: bool = False) -> int:
             return EXIT_CONFIG
         return 0
     finally:
-        await hub_http.aclose()
+        for client in clients:
+            await client.aclose()
         await db.close()
 
 

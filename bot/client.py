@@ -8,6 +8,7 @@ import logging
 from collections.abc import Mapping
 
 import discord
+import httpx
 from discord.ext import commands
 
 from bot.config import Settings
@@ -17,13 +18,18 @@ from bot.jobs.runner import JobRunner, RunnerConfig
 from bot.jobs.service import JobService
 from bot.jobs.store import JobStore
 from bot.providers.base import ImageProvider
+from bot.providers.gemini import GeminiProvider
+from bot.providers.http import RetryPolicy, make_client
+from bot.providers.hub import HubProvider
+from bot.providers.mindvideo import MindVideoProvider
+from bot.providers.router import Router
 from bot.publisher import DiscordPublisher
 from bot.quota.service import QuotaConfig, QuotaService
 from bot.tree import BotTree
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.quota", "cogs.results")
+EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.quota", "cogs.results", "cogs.info")
 COMMANDS_HASH_KEY = "global_commands_hash"
 
 
@@ -36,6 +42,26 @@ def runner_config(settings: Settings) -> RunnerConfig:
         status_edit_min_interval=settings.status_edit_min_interval_seconds,
         max_running_per_user=settings.max_running_jobs_per_user,
     )
+
+
+def build_providers(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+) -> tuple[dict[str, ImageProvider], list[httpx.AsyncClient]]:
+    """One HTTP client per configured provider; a provider without a key is simply not offered."""
+    policy = RetryPolicy(max_retries=settings.provider_max_retries, base_seconds=settings.provider_retry_base_seconds)
+    timeout = settings.http_timeout_seconds
+    hub_http = make_client(settings.mountsea_base_url, timeout, transport)
+    gemini_http = make_client(settings.mountsea_base_url, timeout, transport)
+    providers: dict[str, ImageProvider] = {
+        "hub": HubProvider(hub_http, settings.mountsea_api_key, policy),
+        "gemini": GeminiProvider(gemini_http, settings.mountsea_api_key, policy),
+    }
+    clients = [hub_http, gemini_http]
+    if settings.mindvideo_api_key is not None:
+        mindvideo_http = make_client(settings.mindvideo_base_url, timeout, transport)
+        providers["mindvideo"] = MindVideoProvider(mindvideo_http, settings.mindvideo_api_key, policy)
+        clients.append(mindvideo_http)
+    return providers, clients
 
 
 def quota_config(settings: Settings) -> QuotaConfig:
@@ -79,13 +105,11 @@ class ImageBot(commands.Bot):
         self.store = JobStore(db)
         self.quota = QuotaService(db, quota_config(settings))
         self.runner = JobRunner(self.store, providers, DiscordPublisher(self), self.quota, runner_config(settings))
-        self.jobs = JobService(db, self.store, self.runner, self.quota, provider_for=self._provider_for)
+        self.router = Router(providers, settings.provider_order)
+        self.jobs = JobService(db, self.store, self.runner, self.quota, self.router)
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No text commands: a message that starts with a mention is an edit request (cogs/edit.py), not a command."""
-
-    def _provider_for(self, model: str) -> str | None:
-        return "hub" if "hub" in self.providers else None
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

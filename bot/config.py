@@ -22,6 +22,7 @@ DEFAULT_COSTS = {
     "gpt-image-2:2K": 3,
     "gpt-image-2:4K": 4,
 }
+PROVIDER_NAMES = ("hub", "gemini", "mindvideo")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -37,6 +38,9 @@ class Settings(BaseSettings):
     discord_token: SecretStr
     mountsea_api_key: SecretStr
     mountsea_base_url: str = "https://api.mountsea.ai"
+    mindvideo_api_key: SecretStr | None = None
+    mindvideo_base_url: str = "https://api.mindvideo.ai"
+    provider_order: dict[str, list[str]] = Field(default_factory=dict)
     database_path: Path = Path("data/bot.db")
     dev_guild_id: int | None = None
     log_level: str = "INFO"
@@ -102,7 +106,23 @@ class Settings(BaseSettings):
     def default_limit(self) -> Limit:
         return Limit(parse_limit(self.quota_default_limit), self.quota_default_period, Source.BOT)
 
-    @field_validator("mountsea_base_url")
+    @field_validator("provider_order")
+    @classmethod
+    def _known_providers(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for family, names in value.items():
+            if family not in TEXT_TO_IMAGE_MODELS:
+                raise ValueError(f"unknown model family {family!r}")
+            unknown = set(names) - set(PROVIDER_NAMES)
+            if unknown or not names:
+                raise ValueError(f"providers must be some of {', '.join(PROVIDER_NAMES)}")
+        return value
+
+    @field_validator("mindvideo_api_key")
+    @classmethod
+    def _blank_is_none(cls, value: SecretStr | None) -> SecretStr | None:
+        return value if value is not None and value.get_secret_value().strip() else None
+
+    @field_validator("mountsea_base_url", "mindvideo_base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):

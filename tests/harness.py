@@ -8,11 +8,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from bot.client import ImageBot
+from bot.client import ImageBot, build_providers
 from bot.config import Settings
 from bot.db import Database
-from bot.providers.http import RetryPolicy, make_client
-from bot.providers.hub import HubProvider
 from tests.fakes.discord import FakeDiscord, point_discord_py_at
 from tests.fakes.hub import FakeHub
 
@@ -42,15 +40,8 @@ def make_settings(discord_fake: FakeDiscord, hub: FakeHub, database: Path, **ove
 async def running_bot(settings: Settings, **client_options: Any) -> AsyncIterator[ImageBot]:
     """Start the bot, wait for READY, yield it, and close it (and its db and HTTP client) afterwards."""
     db = await Database.open(settings.database_path)
-    http = make_client(settings.mountsea_base_url, settings.http_timeout_seconds)
-    policy = RetryPolicy(max_retries=settings.provider_max_retries, base_seconds=settings.provider_retry_base_seconds)
-    bot = ImageBot(
-        settings,
-        db,
-        {"hub": HubProvider(http, settings.mountsea_api_key, policy)},
-        guild_ready_timeout=0.05,
-        **client_options,
-    )
+    providers, clients = build_providers(settings)
+    bot = ImageBot(settings, db, providers, guild_ready_timeout=0.05, **client_options)
     task = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()), name="bot")
     try:
         ready = asyncio.create_task(bot.wait_until_ready())
@@ -64,7 +55,8 @@ async def running_bot(settings: Settings, **client_options: Any) -> AsyncIterato
         await bot.close()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(task, 5)
-        await http.aclose()
+        for client in clients:
+            await client.aclose()
         await db.close()
 
 

@@ -104,4 +104,9 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (guild_id, key)
     );
     """,
+    # 5: several providers. A job keeps its failover route and the cost its provider reported.
+    """
+    ALTER TABLE jobs ADD COLUMN route TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN provider_cost REAL;
+    """,
 )

@@ -59,6 +59,8 @@ class Job:
     created_at: float
     cost: int = 0
     reply_to_message_id: int | None = None
+    route: tuple[str, ...] = ()
+    provider_cost: float | None = None
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> Job:
@@ -66,6 +68,7 @@ class Job:
         data["state"] = JobState(data["state"])
         data["params"] = json.loads(data["params"])
         data["result_urls"] = tuple(json.loads(data["result_urls"] or "[]"))
+        data["route"] = tuple(json.loads(data.get("route") or "[]"))
         return cls(**data)
 
     @property

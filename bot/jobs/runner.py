@@ -204,19 +204,37 @@ class JobRunner:
             if hosted is None:
                 return await self._finish(job, JobState.FAILED, "input_unavailable", text.INPUT_UNAVAILABLE)
             params = {**params, **hosted}
-        await self._store.mark_submit_started(job.id, self._clock())
-        try:
-            task_id = await provider.submit(job.model, params, f"job-{job.id}")
-        except ProviderError as exc:
-            level = logging.ERROR if isinstance(exc, ProviderAuthError) else logging.WARNING
-            log.log(level, "job %d: submit to %s failed: %s", job.id, provider.name, exc)
-            return await self._finish(job, JobState.FAILED, exc.code, exc.user_message)
+        while True:
+            await self._store.mark_submit_started(job.id, self._clock())
+            try:
+                task_id = await provider.submit(job.model, params, f"job-{job.id}")
+                break
+            except ProviderUnavailable as exc:
+                fallback = self._next_provider(job)
+                if fallback is None:
+                    log.warning("job %d: submit to %s failed: %s", job.id, provider.name, exc)
+                    return await self._finish(job, JobState.FAILED, exc.code, exc.user_message)
+                # Unreachable or 5xx: no task was created there, so the next provider may take it.
+                log.warning("job %d: %s unavailable (%s); failing over to %s", job.id, provider.name, exc, fallback)
+                key = job.duration_key.replace(f"{job.provider}:", f"{fallback}:", 1)
+                await self._store.switch_provider(job.id, fallback, key)
+                job = dataclasses.replace(job, provider=fallback, duration_key=key, submit_started_at=None)
+                provider = self._providers[fallback]
+            except ProviderError as exc:
+                level = logging.ERROR if isinstance(exc, ProviderAuthError) else logging.WARNING
+                log.log(level, "job %d: submit to %s failed: %s", job.id, provider.name, exc)
+                return await self._finish(job, JobState.FAILED, exc.code, exc.user_message)
         now = self._clock()
         await self._store.mark_submitted(job.id, task_id, now, now + self._config.deadline_seconds)
         if job.kind == "edit":
             await self._store.drop_input_bytes(job.id)  # the status message hosts them now
         log.info("job %d: submitted to %s as task %s", job.id, provider.name, task_id)
         return await self._store.get(job.id)
+
+    def _next_provider(self, job: Job) -> str | None:
+        route = list(job.route)
+        later = route[route.index(job.provider) + 1 :] if job.provider in route else []
+        return next((name for name in later if name in self._providers), None)
 
     async def _hosted_inputs(self, job: Job) -> tuple[Job, dict[str, object] | None]:
         """Host an edit's inputs on its status message and return fresh URLs for the provider.
@@ -315,6 +333,9 @@ class JobRunner:
             return await self._finish(job, JobState.FAILED, "bad_result", message), None
         log.debug("job %d: fetched %d image(s) in %.0f ms", job.id, len(images), (time.perf_counter() - started) * 1000)
         duration_ms = status.elapsed_ms or int((self._clock() - job.submitted_at) * 1000)
+        if status.cost is not None:
+            await self._store.set_provider_cost(job.id, status.cost)
+            job = dataclasses.replace(job, provider_cost=status.cost)
         self.stats.add(job.duration_key, duration_ms / 1000)
         job = await self._finish(
             job, JobState.SUCCEEDED, duration_ms=duration_ms, result_urls=status.images, delivery_started=True

@@ -24,6 +24,7 @@ from bot.providers.catalog import (
     build_edit_input,
     build_input,
 )
+from bot.providers.router import Router
 from bot.quota.service import QuotaService
 
 log = logging.getLogger(__name__)
@@ -49,15 +50,15 @@ class JobService:
         store: JobStore,
         runner: JobRunner,
         quota: QuotaService,
+        router: Router,
         *,
-        provider_for: Callable[[str], str | None],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._db = db
         self._store = store
         self._runner = runner
         self._quota = quota
-        self._provider_for = provider_for
+        self._router = router
         self._clock = clock
 
     async def create_generate(self, requester: Requester, model: str, prompt: str, options: ImageOptions) -> Job:
@@ -130,9 +131,8 @@ class JobService:
         inputs: list[JobInput],
         reply_to_message_id: int | None,
     ) -> Job:
-        provider = self._provider_for(model)
-        if provider is None:
-            raise InvalidRequest(f"The model `{model}` is not available on this bot.")
+        route = self._router.route(model, payload.model_dump(mode="json", exclude_none=True))
+        provider = route[0]
         params = api_params(payload)
         resolution = params.get("resolution") or _size_key(params.get("image_size"))
         async with self._db.transaction() as tx:
@@ -152,6 +152,7 @@ class JobService:
                 upload_limit=requester.upload_limit,
                 cost=cost,
                 reply_to_message_id=reply_to_message_id,
+                route=route,
                 created_at=self._clock(),
             )
             for item in inputs:

@@ -12,9 +12,9 @@ from bot.jobs.models import Job, JobInput, JobState
 
 _INSERT = """
 INSERT INTO jobs (kind, state, provider, model, params, prompt, duration_key, user_id, guild_id, channel_id,
-                  upload_limit, cost, reply_to_message_id, created_at)
+                  upload_limit, cost, reply_to_message_id, route, created_at)
 VALUES (:kind, 'queued', :provider, :model, :params, :prompt, :duration_key, :user_id, :guild_id, :channel_id,
-        :upload_limit, :cost, :reply_to_message_id, :created_at)
+        :upload_limit, :cost, :reply_to_message_id, :route, :created_at)
 """
 _GET = "SELECT * FROM jobs WHERE id = ?"
 _BY_RESULT_MESSAGE = "SELECT * FROM jobs WHERE result_message_id = ?"
@@ -23,6 +23,10 @@ INSERT INTO job_inputs (job_id, position, role, filename, content_type, data) VA
 """
 _INPUTS = "SELECT position, role, filename, content_type, data FROM job_inputs WHERE job_id = ? ORDER BY position"
 _DROP_INPUT_BYTES = "UPDATE job_inputs SET data = NULL WHERE job_id = ?"
+_SWITCH_PROVIDER = (
+    "UPDATE jobs SET provider = ?, duration_key = ?, submit_started_at = NULL WHERE id = ? AND state = 'queued'"
+)
+_PROVIDER_COST = "UPDATE jobs SET provider_cost = ? WHERE id = ?"
 _UNDELIVERED = "SELECT * FROM jobs WHERE delivered_at IS NULL ORDER BY id"
 _SET_STATUS_MESSAGE = "UPDATE jobs SET status_message_id = ? WHERE id = ?"
 _SUBMIT_STARTED = "UPDATE jobs SET submit_started_at = ? WHERE id = ? AND state = 'queued'"
@@ -56,7 +60,11 @@ class JobStore:
         self._db = db
 
     async def insert(self, tx: Transaction, **values: Any) -> int:
-        values = {**values, "params": json.dumps(values["params"], sort_keys=True)}
+        values = {
+            **values,
+            "params": json.dumps(values["params"], sort_keys=True),
+            "route": json.dumps(values["route"]),
+        }
         return await tx.insert(_INSERT, values)
 
     async def get(self, job_id: int) -> Job:
@@ -75,6 +83,12 @@ class JobStore:
     async def inputs(self, job_id: int) -> list[JobInput]:
         rows = await self._db.fetchall(_INPUTS, (job_id,))
         return [JobInput(int(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4]) for r in rows]
+
+    async def switch_provider(self, job_id: int, provider: str, duration_key: str) -> None:
+        await self._db.execute(_SWITCH_PROVIDER, (provider, duration_key, job_id))
+
+    async def set_provider_cost(self, job_id: int, cost: float) -> None:
+        await self._db.execute(_PROVIDER_COST, (cost, job_id))
 
     async def drop_input_bytes(self, job_id: int) -> None:
         await self._db.execute(_DROP_INPUT_BYTES, (job_id,))

@@ -31,6 +31,7 @@ class TaskStatus:
     error_code: str | None = None
     error_message: str | None = None
     elapsed_ms: int | None = None
+    cost: float | None = None  # what the provider reports charging (MindVideo), in its own unit
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
 
@@ -93,6 +94,10 @@ class ImageProvider(Protocol):
 
     name: str
     idempotent_submit: bool
+
+    def unsupported(self, model: str, params: dict[str, Any]) -> str | None:
+        """Why this provider cannot serve a request (Hub model id and Hub-shaped params), or None if it can."""
+        ...
 
     async def submit(self, model: str, params: dict[str, Any], idempotency_key: str) -> str:
         """Create a task and return its id."""

@@ -37,6 +37,9 @@ class HubProvider:
         self._policy = policy
         self._in_flight = asyncio.Semaphore(MAX_CONNECTIONS)
 
+    def unsupported(self, model: str, params: dict[str, Any]) -> str | None:
+        return None  # requests are validated against the Hub's own input models
+
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
 

@@ -21,6 +21,7 @@ from bot.jobs.store import JobStore
 from bot.media import OutputImage
 from bot.providers.http import RetryPolicy, make_client
 from bot.providers.hub import HubProvider
+from bot.providers.router import Router
 from bot.quota.policy import Limit, Period
 from bot.quota.service import QuotaConfig, QuotaService
 from tests.fakes.hub import FakeHub
@@ -107,7 +108,7 @@ async def build_world(hub: FakeHub, tmp_path: Path) -> AsyncIterator[World]:
             quota = QuotaService(db, quota_config)
             runner = JobRunner(store, {"hub": provider}, MemoryPublisher(chat), quota, config)
             runners.append(runner)
-            return runner, JobService(db, store, runner, quota, provider_for=lambda _: "hub")
+            return runner, JobService(db, store, runner, quota, Router({"hub": provider}, {}))
 
         yield World(db, store, hub, chat, runners, make)
         for runner in runners:

@@ -1,0 +1,149 @@
+"""MountSea Gemini endpoint: `POST /gemini/image/generate` and `GET /gemini/task/result` (provider-api.md §2).
+
+One image per task, so a request for n images is n tasks, tracked under one composite id (a JSON list).
+Its status `ready` means "about to start", not finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from bot.providers.base import ProviderProtocolError, TaskState, TaskStatus
+from bot.providers.catalog import RATIOS_10
+from bot.providers.http import MAX_CONNECTIONS, RetryPolicy, download, json_object, preview, send
+
+MODEL_IDS = {"nano-banana": "nano-banana-fast", "nano-banana-pro": "nano-banana-pro", "nano-banana-2": "nano-banana-2"}
+EXTREME_RATIOS = ("1:4", "4:1", "1:8", "8:1")
+_STATES = {
+    "pending": TaskState.PENDING,
+    "ready": TaskState.PENDING,
+    "assigned": TaskState.PENDING,
+    "queued": TaskState.PENDING,
+    "processing": TaskState.RUNNING,
+    "running": TaskState.RUNNING,
+    "completed": TaskState.SUCCEEDED,
+    "failed": TaskState.FAILED,
+    "cancelled": TaskState.CANCELLED,
+    "timeout": TaskState.TIMEOUT,
+}
+
+
+class GeminiProvider:
+    """Client for MountSea's `/gemini` image endpoint (same key and base URL as the Hub)."""
+
+    name = "gemini"
+    idempotent_submit = False
+
+    def __init__(self, client: httpx.AsyncClient, api_key: SecretStr, policy: RetryPolicy) -> None:
+        self._client, self._api_key, self._policy = client, api_key, policy
+        self._in_flight = asyncio.Semaphore(MAX_CONNECTIONS)
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
+
+    def unsupported(self, model: str, params: dict[str, Any]) -> str | None:
+        family = model.removesuffix("-edit")
+        if family not in MODEL_IDS:
+            return "this endpoint has no such model"
+        if "seed" in params:
+            return "it takes no seed"
+        if "mask_url" in params:
+            return "it takes no mask"
+        ratio = params.get("aspect_ratio")
+        if ratio not in (None, "auto", *RATIOS_10) and not (ratio in EXTREME_RATIOS and family == "nano-banana-2"):
+            return f"it has no {ratio} aspect ratio"
+        if params.get("resolution") not in (None, "1K", "2K", "4K") or (
+            family == "nano-banana" and params.get("resolution") not in (None, "1K")
+        ):
+            return f"it has no {params.get('resolution')} resolution for this model"
+        return None
+
+    def _body(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        family = model.removesuffix("-edit")
+        body: dict[str, Any] = {"prompt": params["prompt"], "model": MODEL_IDS[family], "num_images": 1}
+        if model.endswith("-edit"):
+            body["action"] = "edit"
+            body["image_urls"] = params["image_urls"]
+        else:
+            body["action"] = "generate"
+        if params.get("aspect_ratio") not in (None, "auto"):
+            body["aspect_ratio"] = params["aspect_ratio"]
+        if family != "nano-banana" and params.get("resolution"):
+            body["resolution"] = params["resolution"]
+        return body
+
+    async def submit(self, model: str, params: dict[str, Any], idempotency_key: str) -> str:
+        """One task per image; returns a JSON list of task ids."""
+        body = self._body(model, params)
+        ids = []
+        for _ in range(int(params.get("num_images", 1))):
+            response = await send(
+                self._client,
+                lambda: self._client.build_request("POST", "/gemini/image/generate", json=body, headers=self._auth()),
+                policy=self._policy,
+                idempotent=False,
+                what=f"gemini submit {model}",
+                limiter=self._in_flight,
+            )
+            payload = json_object(response)
+            task_id = payload.get("taskId") or payload.get("task_id")
+            if not isinstance(task_id, str | int) or not str(task_id):
+                raise ProviderProtocolError(f"gemini submit answer has no taskId: {preview(payload)}")
+            ids.append(str(task_id))
+        return json.dumps(ids)
+
+    async def poll(self, task_id: str) -> TaskStatus:
+        ids = json.loads(task_id) if task_id.startswith("[") else [task_id]
+        statuses = [await self._poll_one(one) for one in ids]
+        for status in statuses:
+            if status.state in (TaskState.FAILED, TaskState.TIMEOUT, TaskState.CANCELLED):
+                return status
+        if all(s.state is TaskState.SUCCEEDED for s in statuses):
+            return TaskStatus(
+                TaskState.SUCCEEDED, images=tuple(u for s in statuses for u in s.images), raw=statuses[0].raw
+            )
+        running = any(s.state is TaskState.RUNNING or s.state is TaskState.SUCCEEDED for s in statuses)
+        return TaskStatus(TaskState.RUNNING if running else TaskState.PENDING, raw=statuses[0].raw)
+
+    async def _poll_one(self, task_id: str) -> TaskStatus:
+        response = await send(
+            self._client,
+            lambda: self._client.build_request(
+                "GET", "/gemini/task/result", params={"taskId": task_id}, headers=self._auth()
+            ),
+            policy=self._policy,
+            idempotent=True,
+            what=f"gemini poll {task_id}",
+            limiter=self._in_flight,
+        )
+        return parse_result(json_object(response))
+
+    async def download(self, url: str, max_bytes: int) -> bytes:
+        return await download(self._client, url, max_bytes, self._policy)
+
+
+def parse_result(payload: dict[str, Any]) -> TaskStatus:
+    """Normalise a TaskResultDto; unknown statuses count as still running."""
+    state = _STATES.get(str(payload.get("status", "")).lower(), TaskState.RUNNING)
+    result = payload.get("result")
+    images: tuple[str, ...] = ()
+    if isinstance(result, dict):
+        urls = result.get("imageUrls") or result.get("image_urls") or result.get("images") or []
+        if isinstance(result.get("imageUrl"), str):
+            urls = [result["imageUrl"]]
+        images = tuple(u if isinstance(u, str) else u.get("url", "") for u in urls if isinstance(u, str | dict))
+        images = tuple(u for u in images if u.startswith(("http://", "https://", "data:")))
+    code = payload.get("errorCode")
+    message = payload.get("errorMessage")
+    return TaskStatus(
+        state,
+        images=images,
+        error_code=None if code is None else str(code),
+        error_message=message if isinstance(message, str) else None,
+        raw=payload,
+    )

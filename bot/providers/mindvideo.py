@@ -1,0 +1,133 @@
+"""MindVideo developer API: `POST /api/v1/tasks` with an Idempotency-Key, `GET /api/v1/tasks/{id}` (§3)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr
+
+from bot.providers.base import ProviderProtocolError, TaskState, TaskStatus
+from bot.providers.http import MAX_CONNECTIONS, RetryPolicy, download, json_object, preview, send
+
+SLUGS = {
+    "nano-banana": "gemini-2-5-flash-image-preview-official",
+    "nano-banana-pro": "gemini-3-pro-image-preview-official",
+    "nano-banana-2": "gemini-3-1-flash-image-preview",
+    "gpt-image-2": "gpt-image-2",
+}
+MAX_PROMPT = 1000
+MAX_N = {"gpt-image-2": 1}  # others: 4
+SIZES = ("auto", "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
+_STATES = {
+    "queued": TaskState.PENDING,
+    "processing": TaskState.RUNNING,
+    "succeeded": TaskState.SUCCEEDED,
+    "failed": TaskState.FAILED,
+    "cancelled": TaskState.CANCELLED,
+}
+
+
+class MindVideoProvider:
+    """Client for MindVideo. Submits are idempotent: the same key and payload return the original task."""
+
+    name = "mindvideo"
+    idempotent_submit = True
+
+    def __init__(self, client: httpx.AsyncClient, api_key: SecretStr, policy: RetryPolicy) -> None:
+        self._client, self._api_key, self._policy = client, api_key, policy
+        self._in_flight = asyncio.Semaphore(MAX_CONNECTIONS)
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
+
+    def unsupported(self, model: str, params: dict[str, Any]) -> str | None:
+        family = model.removesuffix("-edit")
+        if family not in SLUGS:
+            return "it has no such model"
+        if "seed" in params:
+            return "it takes no seed"
+        if len(str(params.get("prompt", ""))) > MAX_PROMPT:
+            return f"its prompts are limited to {MAX_PROMPT} characters"
+        if int(params.get("num_images", 1)) > MAX_N.get(family, 4):
+            return f"it makes at most {MAX_N.get(family, 4)} image(s) per request"
+        if "mask_url" in params and family != "nano-banana":
+            return "a mask is only documented for its Gemini 2.5 model"
+        if family == "gpt-image-2" and isinstance(params.get("image_size"), dict):
+            return "custom sizes are not documented for it"
+        if params.get("aspect_ratio") not in (None, *SIZES):
+            return f"it has no {params.get('aspect_ratio')} aspect ratio"
+        if family == "nano-banana" and params.get("resolution") not in (None, "1K"):
+            return "it only makes 1K images with this model"
+        if params.get("resolution") == "0.5K":
+            return "it has no 0.5K resolution"
+        return None
+
+    def _body(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        # The schema rejects unknown fields (additionalProperties: false): send only documented keys.
+        family = model.removesuffix("-edit")
+        data: dict[str, Any] = {"prompt": params["prompt"], "n": int(params.get("num_images", 1))}
+        if params.get("aspect_ratio"):
+            data["size"] = params["aspect_ratio"]
+        if params.get("resolution") and family != "gpt-image-2":
+            data["resolution"] = params["resolution"]
+        if params.get("image_urls"):
+            data["image_urls"] = params["image_urls"]
+        if params.get("mask_url"):
+            data["mask_url"] = params["mask_url"]
+        return {"model": SLUGS[family], "input": data}
+
+    async def submit(self, model: str, params: dict[str, Any], idempotency_key: str) -> str:
+        body = self._body(model, params)
+        headers = {**self._auth(), "Idempotency-Key": f"imagebot-{idempotency_key}"}
+        response = await send(
+            self._client,
+            lambda: self._client.build_request("POST", "/api/v1/tasks", json=body, headers=headers),
+            policy=self._policy,
+            idempotent=True,  # the key makes a repeat return the original task
+            what=f"mindvideo submit {model}",
+            limiter=self._in_flight,
+        )
+        payload = json_object(response)
+        task_id = payload.get("task_id") or payload.get("id")
+        if not isinstance(task_id, str | int) or not str(task_id):
+            raise ProviderProtocolError(f"mindvideo submit answer has no task_id: {preview(payload)}")
+        return str(task_id)
+
+    async def poll(self, task_id: str) -> TaskStatus:
+        response = await send(
+            self._client,
+            lambda: self._client.build_request("GET", f"/api/v1/tasks/{quote(task_id, safe='')}", headers=self._auth()),
+            policy=self._policy,
+            idempotent=True,
+            what=f"mindvideo poll {task_id}",
+            limiter=self._in_flight,
+        )
+        return parse_task(json_object(response))
+
+    async def download(self, url: str, max_bytes: int) -> bytes:
+        return await download(self._client, url, max_bytes, self._policy)
+
+
+def parse_task(payload: dict[str, Any]) -> TaskStatus:
+    state = _STATES.get(str(payload.get("status", "")).lower(), TaskState.RUNNING)
+    output = payload.get("output")
+    images: tuple[str, ...] = ()
+    if isinstance(output, dict) and isinstance(output.get("images"), list):
+        images = tuple(i["url"] for i in output["images"] if isinstance(i, dict) and isinstance(i.get("url"), str))
+    error = payload.get("error")
+    message = error.get("message") if isinstance(error, dict) else error if isinstance(error, str) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    cost = payload.get("cost_actual")
+    if not isinstance(cost, int | float):
+        cost = payload.get("cost_estimate") if isinstance(payload.get("cost_estimate"), int | float) else None
+    return TaskStatus(
+        state,
+        images=images,
+        error_code=None if code is None else str(code),
+        error_message=message if isinstance(message, str) else None,
+        cost=float(cost) if cost is not None else None,
+        raw=payload,
+    )

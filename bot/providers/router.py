@@ -1,0 +1,38 @@
+"""Which configured providers can serve a request, in the order the settings prefer for its model family."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bot.errors import InvalidRequest
+from bot.providers.base import ImageProvider
+
+DEFAULT_ORDER = ("hub", "gemini", "mindvideo")
+PROVIDER_LABELS = {"hub": "MountSea Hub", "gemini": "MountSea Gemini", "mindvideo": "MindVideo"}
+
+
+class Router:
+    """Routes a request to the first capable provider; the rest of the route is the failover path."""
+
+    def __init__(self, providers: Mapping[str, ImageProvider], order: Mapping[str, list[str]]) -> None:
+        self.providers = providers
+        self._order = order
+
+    def order(self, family: str) -> list[str]:
+        return [name for name in self._order.get(family, DEFAULT_ORDER) if name in self.providers]
+
+    def route(self, model: str, params: dict[str, Any]) -> list[str]:
+        """Capable providers in preference order; InvalidRequest naming why when there are none."""
+        family = model.removesuffix("-edit")
+        route, reasons = [], []
+        for name in self.order(family):
+            reason = self.providers[name].unsupported(model, params)
+            if reason is None:
+                route.append(name)
+            else:
+                reasons.append(f"{PROVIDER_LABELS.get(name, name)}: {reason}")
+        if not route:
+            why = "; ".join(reasons) or "no image service is configured for it"
+            raise InvalidRequest(f"No image service on this bot can make that request ({why}).")
+        return route

@@ -1,0 +1,40 @@
+"""`/models`: the model families, what they take, which services serve them, and their cost here."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.providers.catalog import MODELS, TEXT_TO_IMAGE_MODELS, describe_support
+from bot.providers.router import PROVIDER_LABELS
+
+if TYPE_CHECKING:
+    from bot.client import ImageBot
+
+
+class Info(commands.Cog):
+    """Read-only information for members."""
+
+    def __init__(self, bot: ImageBot) -> None:
+        self.bot = bot
+
+    @app_commands.command(name="models", description="The image models, what they support and what they cost")
+    async def models(self, interaction: discord.Interaction[ImageBot]) -> None:
+        lines = []
+        for family in TEXT_TO_IMAGE_MODELS:
+            services = [PROVIDER_LABELS[p] for p in self.bot.router.order(family)]
+            cost = await self.bot.quota.cost(self.bot.db, interaction.guild_id, family, None, 1)
+            default = " (default)" if family == self.bot.settings.default_model else ""
+            lines.append(
+                f"**{MODELS[family].label}**{default} — {cost} credit{'s' if cost != 1 else ''} per image; "
+                f"served by {', '.join(services) or 'no configured service'}\n"
+                f"  options: {describe_support(family)}; editing with `/edit` or the Edit image menu"
+            )
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+
+async def setup(bot: ImageBot) -> None:
+    await bot.add_cog(Info(bot))
