@@ -25,7 +25,7 @@ class Info(commands.Cog):
     async def models(self, interaction: discord.Interaction[ImageBot]) -> None:
         lines = []
         for family in TEXT_TO_IMAGE_MODELS:
-            services = [PROVIDER_LABELS[p] for p in self.bot.router.order(family)]
+            services = [PROVIDER_LABELS[p] for p in self.bot.router.serving(family)]
             cost = await self.bot.quota.cost(self.bot.db, interaction.guild_id, family, None, 1)
             default = " (default)" if family == self.bot.settings.default_model else ""
             lines.append(

@@ -87,6 +87,8 @@ class Quota(commands.Cog):
             for job in recent:
                 cost = f"{job.cost} credit{'s' if job.cost != 1 else ''}"
                 note = " (given back)" if job.refunded else ""
+                if job.provider_cost is not None:
+                    note += f" · service cost {job.provider_cost:g}"
                 lines.append(
                     f"#{job.id} · {MODELS[job.model].label if job.model in MODELS else job.model} · "
                     f"{job.state} · {cost}{note} · <t:{int(job.created_at)}:R>"

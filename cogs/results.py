@@ -20,6 +20,7 @@ from bot.errors import InvalidRequest
 from bot.jobs.models import Job, JobState
 from bot.media import InputImage
 from bot.providers.catalog import ImageOptions, edit_model_for
+from bot.providers.router import PROVIDER_LABELS
 from bot.rendering import text
 from bot.rendering.buttons import TEMPLATE, upscale_target
 from bot.rendering.embeds import model_label, options_summary
@@ -181,7 +182,8 @@ async def info(interaction: discord.Interaction[ImageBot], job: Job, _: int | No
         f"**Model**: {model_label(job.model)} (`{job.model}`)",
         f"**Options**: {options_summary(job)}",
         f"**Seed**: {job.seed if job.seed is not None else 'not set (random)'}",
-        f"**Task**: `{job.provider_task_id or '—'}` on {job.provider}",
+        f"**Task**: `{job.provider_task_id or '—'}` on {PROVIDER_LABELS.get(job.provider, job.provider)}"
+        + (f" (it reported a cost of {job.provider_cost:g})" if job.provider_cost is not None else ""),
         f"**Time**: {text.format_seconds(job.duration_ms / 1000) if job.duration_ms else '—'}",
         f"**Credits**: {job.cost}",
         f"**Requested by** <@{job.user_id}> <t:{int(job.created_at)}:R> · job #{job.id}",

@@ -12,6 +12,7 @@ from bot.client import ImageBot
 from bot.config import Settings
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.hub import FakeHub
+from tests.fakes.mindvideo import FakeMindVideo
 from tests.harness import fake_discord, make_settings, running_bot
 
 
@@ -39,3 +40,9 @@ def settings_for(discord_fake: FakeDiscord, hub: FakeHub, tmp_path: Path) -> Cal
 async def bot(settings_for: Callable[..., Settings]) -> AsyncIterator[ImageBot]:
     async with running_bot(settings_for()) as running:
         yield running
+
+
+@pytest.fixture
+async def mindvideo_fake() -> AsyncIterator[FakeMindVideo]:
+    async with FakeMindVideo() as fake:
+        yield fake

@@ -187,6 +187,7 @@ class JobRunner:
             job = await self._submit(job, provider)
             if job.state.terminal:
                 return job, None
+            provider = self._providers[job.provider]  # failover may have moved the job
         job = await self._show(job, StatusUpdate(Phase.GENERATING))
         return await self._poll(job, provider)
 

@@ -22,6 +22,10 @@ class Router:
     def order(self, family: str) -> list[str]:
         return [name for name in self._order.get(family, DEFAULT_ORDER) if name in self.providers]
 
+    def serving(self, family: str) -> list[str]:
+        """Configured providers that have this model family at all, in preference order."""
+        return [name for name in self.order(family) if self.providers[name].unsupported(family, {}) is None]
+
     def route(self, model: str, params: dict[str, Any]) -> list[str]:
         """Capable providers in preference order; InvalidRequest naming why when there are none."""
         family = model.removesuffix("-edit")

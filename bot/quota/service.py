@@ -47,7 +47,7 @@ VALUES (?, ?, ?, 'refund', ?, ?, ?, ?)
 """
 _LIVE_JOBS = "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state IN ('queued', 'submitted', 'running')"
 _RECENT_JOBS = """
-SELECT j.id, j.model, j.cost, j.state, j.created_at, r.id IS NOT NULL AS refunded
+SELECT j.id, j.model, j.cost, j.state, j.created_at, r.id IS NOT NULL AS refunded, j.provider_cost
 FROM jobs j LEFT JOIN quota_ledger r ON r.job_id = j.id AND r.kind = 'refund'
 WHERE COALESCE(j.guild_id, 0) = ? AND j.user_id = ? ORDER BY j.id DESC LIMIT ?
 """
@@ -113,6 +113,7 @@ class RecentJob:
     state: str
     created_at: float
     refunded: bool
+    provider_cost: float | None = None
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,7 @@ class QuotaService:
 
     async def recent_jobs(self, guild_id: int | None, user_id: int, limit: int = 5) -> list[RecentJob]:
         rows = await self._db.fetchall(_RECENT_JOBS, (guild_key(guild_id), user_id, limit))
-        return [RecentJob(int(r[0]), str(r[1]), int(r[2]), str(r[3]), float(r[4]), bool(r[5])) for r in rows]
+        return [RecentJob(int(r[0]), str(r[1]), int(r[2]), str(r[3]), float(r[4]), bool(r[5]), r[6]) for r in rows]
 
     async def top(self, guild_id: int, limit: int = 10) -> list[tuple[int, int]]:
         default = await self.limit_for(self._db, guild_id, 0, ())

@@ -7,6 +7,7 @@ import discord
 from bot.jobs.delivery import Phase, StatusUpdate
 from bot.jobs.models import Job
 from bot.providers.catalog import MODELS
+from bot.providers.router import PROVIDER_LABELS
 from bot.rendering.text import format_seconds, truncate
 
 _COLOURS = {
@@ -83,6 +84,7 @@ def result_embed(job: Job, compressed: bool) -> discord.Embed:
         embed.add_field(name="Seed", value=str(job.seed))
     if job.duration_ms is not None:
         embed.add_field(name="Time", value=format_seconds(job.duration_ms / 1000))
+    embed.add_field(name="Service", value=PROVIDER_LABELS.get(job.provider, job.provider))
     footer = f"Job #{job.id}"
     if job.cost:
         footer += f" · {job.cost} credit{'s' if job.cost != 1 else ''}"

@@ -18,6 +18,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.gemini import GeminiRoutes
 from tests.fakes.images import png
 from tests.fakes.loopback import serve
 
@@ -71,7 +72,7 @@ class Task:
         return self.created + self.plan.duration
 
 
-class FakeHub:
+class FakeHub(GeminiRoutes):
     """Run with `async with FakeHub() as hub:`; `hub.url` is the base URL."""
 
     def __init__(self, api_key: str = "test-key", id_style: str = "task_id") -> None:
@@ -91,11 +92,16 @@ class FakeHub:
 
     async def __aenter__(self) -> FakeHub:
         app = web.Application(client_max_size=8 * 1024 * 1024)
-        app.router.add_post("/hub/v1/image", self._submit)
-        app.router.add_get("/hub/v1/tasks/{task_id}", self._poll)
-        app.router.add_get("/files/{task_id}/{index}", self._file)
+        self.add_routes(app.router)
         self._runner, self.url = await serve(app)
         return self
+
+    def add_routes(self, router: web.UrlDispatcher) -> None:
+        """MountSea: the Hub and, on the same base URL, the /gemini endpoint."""
+        router.add_post("/hub/v1/image", self._submit)
+        router.add_get("/hub/v1/tasks/{task_id}", self._poll)
+        router.add_get("/files/{task_id}/{index}", self._file)
+        self.add_gemini_routes(router)
 
     async def __aexit__(self, *exc: object) -> None:
         if self._runner:
