@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from bot.providers.base import ProviderProtocolError, TaskState, TaskStatus
+from bot.providers.base import ProviderError, ProviderProtocolError, ProviderUnavailable, TaskState, TaskStatus
 from bot.providers.catalog import RATIOS_10
 from bot.providers.http import MAX_CONNECTIONS, RetryPolicy, download, json_object, preview, send
 
@@ -31,6 +31,13 @@ _STATES = {
     "cancelled": TaskState.CANCELLED,
     "timeout": TaskState.TIMEOUT,
 }
+
+
+class PartialSubmit(ProviderError):
+    """Only some of a multi-image request's tasks were created."""
+
+    user_message = "The image service accepted only part of this request, so it was stopped. Please try again."
+    code = "partial_submit"
 
 
 class GeminiProvider:
@@ -80,22 +87,31 @@ class GeminiProvider:
     async def submit(self, model: str, params: dict[str, Any], idempotency_key: str) -> str:
         """One task per image; returns a JSON list of task ids."""
         body = self._body(model, params)
-        ids = []
+        ids: list[str] = []
         for _ in range(int(params.get("num_images", 1))):
-            response = await send(
-                self._client,
-                lambda: self._client.build_request("POST", "/gemini/image/generate", json=body, headers=self._auth()),
-                policy=self._policy,
-                idempotent=False,
-                what=f"gemini submit {model}",
-                limiter=self._in_flight,
-            )
-            payload = json_object(response)
-            task_id = payload.get("taskId") or payload.get("task_id")
-            if not isinstance(task_id, str | int) or not str(task_id):
-                raise ProviderProtocolError(f"gemini submit answer has no taskId: {preview(payload)}")
-            ids.append(str(task_id))
+            try:
+                ids.append(await self._submit_one(model, body))
+            except ProviderUnavailable as exc:
+                if not ids:
+                    raise  # nothing was created: another provider may take the job
+                # Some tasks exist and will run (and bill) here: never hand the job to another provider.
+                raise PartialSubmit(f"gemini accepted {len(ids)} of the tasks: {exc}") from exc
         return json.dumps(ids)
+
+    async def _submit_one(self, model: str, body: dict[str, Any]) -> str:
+        response = await send(
+            self._client,
+            lambda: self._client.build_request("POST", "/gemini/image/generate", json=body, headers=self._auth()),
+            policy=self._policy,
+            idempotent=False,
+            what=f"gemini submit {model}",
+            limiter=self._in_flight,
+        )
+        payload = json_object(response)
+        task_id = payload.get("taskId") or payload.get("task_id")
+        if not isinstance(task_id, str | int) or not str(task_id):
+            raise ProviderProtocolError(f"gemini submit answer has no taskId: {preview(payload)}")
+        return str(task_id)
 
     async def poll(self, task_id: str) -> TaskStatus:
         ids = json.loads(task_id) if task_id.startswith("[") else [task_id]

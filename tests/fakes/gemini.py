@@ -27,8 +27,9 @@ class GeminiRoutes:
     async def _gemini_submit(self: Any, request: web.Request) -> web.StreamResponse:
         self.submit_calls += 1
         body = await request.json()
-        if self.submit_faults:
-            return await self._fault(request, self.submit_faults.popleft())
+        fault = self.submit_faults.popleft() if self.submit_faults else None
+        if fault is not None:  # None in the script: answer normally this time
+            return await self._fault(request, fault)
         if not self._authorised(request):
             return web.json_response({"message": "Unauthorized", "statusCode": 401}, status=401)
         problem = _invalid(body)

@@ -80,7 +80,7 @@ class FakeHub(GeminiRoutes):
         self.id_style = id_style  # task_id | taskId
         self.tasks: dict[str, Task] = {}
         self.submissions: list[dict[str, Any]] = []
-        self.submit_faults: deque[Fault] = deque()
+        self.submit_faults: deque[Fault | None] = deque()
         self.poll_faults: deque[Fault] = deque()
         self.plans: deque[Plan] = deque()
         self.default_plan: Callable[[], Plan] = Plan
@@ -133,8 +133,9 @@ class FakeHub(GeminiRoutes):
     async def _submit(self, request: web.Request) -> web.StreamResponse:
         self.submit_calls += 1
         body = await request.json()
-        if self.submit_faults:
-            return await self._fault(request, self.submit_faults.popleft())
+        fault = self.submit_faults.popleft() if self.submit_faults else None
+        if fault is not None:  # None in the script: answer normally this time
+            return await self._fault(request, fault)
         if not self._authorised(request):
             return web.json_response({"message": "Invalid API key"}, status=401)
         if not isinstance(body, dict) or set(body) != {"model", "input"} or not isinstance(body["input"], dict):

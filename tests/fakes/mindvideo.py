@@ -36,8 +36,9 @@ class FakeMindVideo(FakeHub):
     async def _mv_submit(self, request: web.Request) -> web.StreamResponse:
         self.submit_calls += 1
         body = await request.json()
-        if self.submit_faults:
-            return await self._fault(request, self.submit_faults.popleft())
+        fault = self.submit_faults.popleft() if self.submit_faults else None
+        if fault is not None:  # None in the script: answer normally this time
+            return await self._fault(request, fault)
         if not self._authorised(request):
             return web.json_response({"error": {"code": 401, "message": "invalid API key"}}, status=401)
         key = request.headers.get("Idempotency-Key")

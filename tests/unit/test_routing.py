@@ -100,3 +100,15 @@ async def test_a_restarted_mindvideo_submit_is_resent_safely(world: World, provi
     job = await finished(world, job.id, second)
     assert job.state is JobState.SUCCEEDED  # the Idempotency-Key makes resubmitting safe
     assert len(mv.tasks) == 1
+
+
+async def test_a_partly_accepted_multi_image_request_never_fails_over(
+    world: World, providers: tuple, hub: FakeHub
+) -> None:
+    chosen, mv = providers
+    runner, service = build(world, chosen, {"nano-banana": ["gemini", "mindvideo"]})
+    hub.submit_faults.extend([None, Fault(status=503), Fault(status=503)])  # task 1 created, then down
+    job = await service.create_generate(ALICE, "nano-banana", "y", ImageOptions(count=2))
+    job = await finished(world, job.id, runner)
+    assert job.state is JobState.FAILED and job.error_code == "partial_submit"
+    assert job.provider == "gemini" and mv.submit_calls == 0 and len(hub.tasks) == 1
