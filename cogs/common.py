@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import discord
+from discord import app_commands
 
 from bot.errors import MissingPermissions
 from bot.jobs.service import Requester
+from bot.providers.catalog import ALL_RATIOS, ALL_RESOLUTIONS, QUALITIES
 from bot.rendering import text
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
+
+RATIO_CHOICES = [app_commands.Choice(name=r, value=r) for r in ALL_RATIOS]
+RESOLUTION_CHOICES = [app_commands.Choice(name=r, value=r) for r in ALL_RESOLUTIONS]
+QUALITY_CHOICES = [app_commands.Choice(name=q, value=q) for q in QUALITIES]
 
 _NEEDED = ("view_channel", "send_messages", "embed_links", "attach_files", "read_message_history")
 

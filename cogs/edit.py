@@ -14,13 +14,10 @@ from discord.ext import commands
 from bot.errors import InvalidRequest, UserFacingError
 from bot.media import MAX_INPUT_BYTES, InputImage, InputImageError, check_input
 from bot.providers.catalog import (
-    ALL_RATIOS,
-    ALL_RESOLUTIONS,
     MAX_EDIT_IMAGES,
     MAX_PROMPT_CHARS,
     MAX_SEED,
     MODELS,
-    QUALITIES,
     TEXT_TO_IMAGE_MODELS,
     ImageOptions,
     build_edit_input,
@@ -28,7 +25,15 @@ from bot.providers.catalog import (
 )
 from bot.rendering import text
 from bot.tree import report_error
-from cogs.common import check_channel_permissions, check_permissions, requester_of, requester_of_message
+from cogs.common import (
+    QUALITY_CHOICES,
+    RATIO_CHOICES,
+    RESOLUTION_CHOICES,
+    check_channel_permissions,
+    check_permissions,
+    requester_of,
+    requester_of_message,
+)
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -162,9 +167,9 @@ class Edit(commands.Cog):
     )
     @app_commands.choices(
         model=[app_commands.Choice(name=MODELS[m].label, value=edit_model_for(m)) for m in TEXT_TO_IMAGE_MODELS],
-        aspect_ratio=[app_commands.Choice(name=r, value=r) for r in ALL_RATIOS],
-        resolution=[app_commands.Choice(name=r, value=r) for r in ALL_RESOLUTIONS],
-        quality=[app_commands.Choice(name=q, value=q) for q in QUALITIES],
+        aspect_ratio=RATIO_CHOICES,
+        resolution=RESOLUTION_CHOICES,
+        quality=QUALITY_CHOICES,
     )
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
     async def edit(

@@ -9,19 +9,16 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.providers.catalog import (
-    ALL_RATIOS,
-    ALL_RESOLUTIONS,
     MAX_COUNT,
     MAX_PROMPT_CHARS,
     MAX_SEED,
     MODELS,
-    QUALITIES,
     TEXT_TO_IMAGE_MODELS,
     ImageOptions,
     build_input,
 )
 from bot.rendering import text
-from cogs.common import check_channel_permissions, requester_of
+from cogs.common import QUALITY_CHOICES, RATIO_CHOICES, RESOLUTION_CHOICES, check_channel_permissions, requester_of
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -45,9 +42,9 @@ class Imagine(commands.Cog):
     )
     @app_commands.choices(
         model=[app_commands.Choice(name=MODELS[m].label, value=m) for m in TEXT_TO_IMAGE_MODELS],
-        aspect_ratio=[app_commands.Choice(name=r, value=r) for r in ALL_RATIOS],
-        resolution=[app_commands.Choice(name=r, value=r) for r in ALL_RESOLUTIONS],
-        quality=[app_commands.Choice(name=q, value=q) for q in QUALITIES],
+        aspect_ratio=RATIO_CHOICES,
+        resolution=RESOLUTION_CHOICES,
+        quality=QUALITY_CHOICES,
     )
     @app_commands.allowed_contexts(guilds=True, dms=True, private_channels=False)
     async def imagine(

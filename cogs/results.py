@@ -129,7 +129,10 @@ async def reroll(interaction: discord.Interaction[ImageBot], job: Job, _: int | 
     await start(interaction, create)
 
 
-async def vary(interaction: discord.Interaction[ImageBot], job: Job, index: int | None) -> None:
+async def edit_selected(
+    interaction: discord.Interaction[ImageBot], job: Job, index: int | None, prompt: str, options: ImageOptions
+) -> None:
+    """Start an edit of the chosen result image with the result's model family."""
     attachment = selected_image(interaction, index)
     bot = interaction.client
 
@@ -138,34 +141,24 @@ async def vary(interaction: discord.Interaction[ImageBot], job: Job, index: int 
         return await bot.jobs.create_edit(
             requester_of(interaction),
             edit_model_for(job.model),
-            VARY_PROMPT.format(job.prompt)[:4000],
+            prompt[:4000],
             [image],
-            ImageOptions(),
+            options,
             reply_to_message_id=reply_target(interaction),
         )
 
     await start(interaction, create)
+
+
+async def vary(interaction: discord.Interaction[ImageBot], job: Job, index: int | None) -> None:
+    await edit_selected(interaction, job, index, VARY_PROMPT.format(job.prompt), ImageOptions())
 
 
 async def upscale(interaction: discord.Interaction[ImageBot], job: Job, index: int | None) -> None:
     target = upscale_target(job)
     if target is None:
         raise InvalidRequest(f"{model_label(job.model)} has no higher resolution to upscale to.")
-    attachment = selected_image(interaction, index)
-    bot = interaction.client
-
-    async def create() -> Job:
-        image = await read_image(attachment)
-        return await bot.jobs.create_edit(
-            requester_of(interaction),
-            edit_model_for(job.model),
-            UPSCALE_PROMPT,
-            [image],
-            ImageOptions(resolution=target),
-            reply_to_message_id=reply_target(interaction),
-        )
-
-    await start(interaction, create)
+    await edit_selected(interaction, job, index, UPSCALE_PROMPT, ImageOptions(resolution=target))
 
 
 async def edit(interaction: discord.Interaction[ImageBot], job: Job, index: int | None) -> None:

@@ -6,16 +6,12 @@ Its status `ready` means "about to start", not finished.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
-import httpx
-from pydantic import SecretStr
-
 from bot.providers.base import ProviderError, ProviderProtocolError, ProviderUnavailable, TaskState, TaskStatus
 from bot.providers.catalog import RATIOS_10
-from bot.providers.http import MAX_CONNECTIONS, RetryPolicy, download, json_object, preview, send
+from bot.providers.http import BearerApi, json_object, preview, send
 
 MODEL_IDS = {"nano-banana": "nano-banana-fast", "nano-banana-pro": "nano-banana-pro", "nano-banana-2": "nano-banana-2"}
 EXTREME_RATIOS = ("1:4", "4:1", "1:8", "8:1")
@@ -40,18 +36,11 @@ class PartialSubmit(ProviderError):
     code = "partial_submit"
 
 
-class GeminiProvider:
+class GeminiProvider(BearerApi):
     """Client for MountSea's `/gemini` image endpoint (same key and base URL as the Hub)."""
 
     name = "gemini"
     idempotent_submit = False
-
-    def __init__(self, client: httpx.AsyncClient, api_key: SecretStr, policy: RetryPolicy) -> None:
-        self._client, self._api_key, self._policy = client, api_key, policy
-        self._in_flight = asyncio.Semaphore(MAX_CONNECTIONS)
-
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
 
     def unsupported(self, model: str, params: dict[str, Any]) -> str | None:
         family = model.removesuffix("-edit")
@@ -138,9 +127,6 @@ class GeminiProvider:
             limiter=self._in_flight,
         )
         return parse_result(json_object(response))
-
-    async def download(self, url: str, max_bytes: int) -> bytes:
-        return await download(self._client, url, max_bytes, self._policy)
 
 
 def parse_result(payload: dict[str, Any]) -> TaskStatus:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from bot.providers.base import (
     ProviderAuthError,
@@ -246,3 +247,22 @@ def json_object(response: httpx.Response) -> dict[str, Any]:
 def preview(payload: Any) -> str:
     text = json.dumps(payload, default=str)
     return text if len(text) <= 1000 else text[:1000] + "..."
+
+
+class BearerApi:
+    """What every provider client shares: its own httpx client, a Bearer key added per request, retries,
+    a cap on API calls in flight, and result downloads (which never carry the key)."""
+
+    def __init__(self, client: httpx.AsyncClient, api_key: SecretStr, policy: RetryPolicy) -> None:
+        self._client = client
+        self._api_key = api_key
+        self._policy = policy
+        self._in_flight = asyncio.Semaphore(MAX_CONNECTIONS)
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
+
+    async def download(self, url: str, max_bytes: int) -> bytes:
+        """Fetch a result image (http(s) or data: URI), at most `max_bytes`. Not behind the API-call limiter:
+        a finished job's image must not wait for hundreds of polls (callers bound downloads themselves)."""
+        return await download(self._client, url, max_bytes, self._policy)

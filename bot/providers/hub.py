@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-from pydantic import SecretStr
-
 from bot.providers.base import ProviderProtocolError, TaskState, TaskStatus
-from bot.providers.http import MAX_CONNECTIONS, RetryPolicy, download, json_object, preview, send
+from bot.providers.http import BearerApi, json_object, preview, send
 
 log = logging.getLogger(__name__)
 
@@ -25,23 +21,14 @@ _STATES = {
 }
 
 
-class HubProvider:
+class HubProvider(BearerApi):
     """Client for the MountSea Hub image endpoints."""
 
     name = "hub"
     idempotent_submit = False  # the Hub documents no idempotency key: a retried POST may create a second task
 
-    def __init__(self, client: httpx.AsyncClient, api_key: SecretStr, policy: RetryPolicy) -> None:
-        self._client = client
-        self._api_key = api_key
-        self._policy = policy
-        self._in_flight = asyncio.Semaphore(MAX_CONNECTIONS)
-
     def unsupported(self, model: str, params: dict[str, Any]) -> str | None:
         return None  # requests are validated against the Hub's own input models
-
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
 
     async def submit(self, model: str, params: dict[str, Any], idempotency_key: str) -> str:
         """Create a task; return its id (from `task_id`, `taskId` or `id`)."""
@@ -73,12 +60,6 @@ class HubProvider:
             limiter=self._in_flight,
         )
         return parse_task(json_object(response))
-
-    async def download(self, url: str, max_bytes: int) -> bytes:
-        """Fetch a result image (http(s) or data: URI), at most `max_bytes`."""
-        # Not behind the API-call limiter: a finished job's image must not wait for hundreds of polls
-        # (callers bound downloads themselves; the pool has room for them).
-        return await download(self._client, url, max_bytes, self._policy)
 
 
 def parse_task(payload: dict[str, Any]) -> TaskStatus:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-from pydantic import SecretStr
-
 from bot.providers.base import ProviderProtocolError, TaskState, TaskStatus
-from bot.providers.http import MAX_CONNECTIONS, RetryPolicy, download, json_object, preview, send
+from bot.providers.http import BearerApi, json_object, preview, send
 
 SLUGS = {
     "nano-banana": "gemini-2-5-flash-image-preview-official",
@@ -30,18 +26,11 @@ _STATES = {
 }
 
 
-class MindVideoProvider:
+class MindVideoProvider(BearerApi):
     """Client for MindVideo. Submits are idempotent: the same key and payload return the original task."""
 
     name = "mindvideo"
     idempotent_submit = True
-
-    def __init__(self, client: httpx.AsyncClient, api_key: SecretStr, policy: RetryPolicy) -> None:
-        self._client, self._api_key, self._policy = client, api_key, policy
-        self._in_flight = asyncio.Semaphore(MAX_CONNECTIONS)
-
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
 
     def unsupported(self, model: str, params: dict[str, Any]) -> str | None:
         family = model.removesuffix("-edit")
@@ -106,9 +95,6 @@ class MindVideoProvider:
             limiter=self._in_flight,
         )
         return parse_task(json_object(response))
-
-    async def download(self, url: str, max_bytes: int) -> bytes:
-        return await download(self._client, url, max_bytes, self._policy)
 
 
 def parse_task(payload: dict[str, Any]) -> TaskStatus:

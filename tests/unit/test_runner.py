@@ -165,12 +165,26 @@ async def test_transient_chat_errors_are_retried_permanent_ones_recorded(world: 
 
 async def test_active_jobs_are_bounded_and_the_rest_wait_in_line(world: World) -> None:
     runner, service = world.make(RunnerConfig(**{**FAST.__dict__, "max_active": 2}))
-    world.hub.default_plan = lambda: Plan(duration=0.2)
+    world.hub.default_plan = lambda: Plan(duration=60)  # nothing finishes until the test says so
     jobs = [await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()) for i in range(5)]
-    await asyncio.sleep(0.1)
-    assert world.hub.submit_calls == 2
-    queued = [u for j in jobs for u in world.chat.statuses.get(j.id, []) if u.phase is Phase.QUEUED]
-    assert len(queued) == 3 and max(u.position for u in queued) == 2
+
+    def queued() -> list[Any]:
+        return [u for j in jobs for u in world.chat.statuses.get(j.id, []) if u.phase is Phase.QUEUED]
+
+    async with asyncio.timeout(5):
+        while world.hub.submit_calls < 2 or len(queued()) < 3:
+            await asyncio.sleep(0.01)
+    assert world.hub.submit_calls == 2  # the other three wait for a slot
+    assert sorted(u.position for u in queued()) == [0, 1, 2]
+    for task in world.hub.tasks.values():
+        task.plan.duration = 0  # let the running ones finish; the rest follow
+    async with asyncio.timeout(10):
+        while len(world.hub.tasks) < 5:
+            for task in world.hub.tasks.values():
+                task.plan.duration = 0
+            await asyncio.sleep(0.01)
+    for task in world.hub.tasks.values():
+        task.plan.duration = 0
     for job in jobs:
         assert (await finished(world, job.id, runner)).state is JobState.SUCCEEDED
 
