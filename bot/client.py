@@ -14,7 +14,8 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.db import Database
 from bot.db.meta import get_meta, set_meta
-from bot.jobs.runner import JobRunner, RunnerConfig
+from bot.jobs.messages import RunnerConfig
+from bot.jobs.runner import JobRunner
 from bot.jobs.service import JobService
 from bot.jobs.store import JobStore
 from bot.providers.base import ImageProvider

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bot.jobs.delivery import DeliveryError, Phase
+from bot.jobs.messages import RunnerConfig
 from bot.jobs.models import JobState
-from bot.jobs.runner import RunnerConfig
 from bot.jobs.service import Requester
 from bot.media import check_input
 from bot.providers.catalog import ImageOptions

@@ -14,8 +14,9 @@ from pydantic import SecretStr
 
 from bot.db import Database
 from bot.jobs.delivery import DeliveryError, StatusUpdate
+from bot.jobs.messages import RunnerConfig
 from bot.jobs.models import Job, JobInput
-from bot.jobs.runner import JobRunner, RunnerConfig
+from bot.jobs.runner import JobRunner
 from bot.jobs.service import JobService, Requester
 from bot.jobs.store import JobStore
 from bot.media import OutputImage
