@@ -11,7 +11,7 @@ from typing import Any
 
 from bot.providers.base import ProviderError, ProviderProtocolError, ProviderUnavailable, TaskState, TaskStatus
 from bot.providers.catalog import RATIOS_10
-from bot.providers.http import BearerApi, json_object, preview, send
+from bot.providers.http import BearerApi, preview
 
 MODEL_IDS = {"nano-banana": "nano-banana-fast", "nano-banana-pro": "nano-banana-pro", "nano-banana-2": "nano-banana-2"}
 EXTREME_RATIOS = ("1:4", "4:1", "1:8", "8:1")
@@ -88,15 +88,9 @@ class GeminiProvider(BearerApi):
         return json.dumps(ids)
 
     async def _submit_one(self, model: str, body: dict[str, Any]) -> str:
-        response = await send(
-            self._client,
-            lambda: self._client.build_request("POST", "/gemini/image/generate", json=body, headers=self._auth()),
-            policy=self._policy,
-            idempotent=False,
-            what=f"gemini submit {model}",
-            limiter=self._in_flight,
+        payload = await self._call(
+            "POST", "/gemini/image/generate", json=body, idempotent=False, what=f"gemini submit {model}"
         )
-        payload = json_object(response)
         task_id = payload.get("taskId") or payload.get("task_id")
         if not isinstance(task_id, str | int) or not str(task_id):
             raise ProviderProtocolError(f"gemini submit answer has no taskId: {preview(payload)}")
@@ -116,17 +110,10 @@ class GeminiProvider(BearerApi):
         return TaskStatus(TaskState.RUNNING if running else TaskState.PENDING, raw=statuses[0].raw)
 
     async def _poll_one(self, task_id: str) -> TaskStatus:
-        response = await send(
-            self._client,
-            lambda: self._client.build_request(
-                "GET", "/gemini/task/result", params={"taskId": task_id}, headers=self._auth()
-            ),
-            policy=self._policy,
-            idempotent=True,
-            what=f"gemini poll {task_id}",
-            limiter=self._in_flight,
+        payload = await self._call(
+            "GET", "/gemini/task/result", params={"taskId": task_id}, idempotent=True, what=f"gemini poll {task_id}"
         )
-        return parse_result(json_object(response))
+        return parse_result(payload)
 
 
 def parse_result(payload: dict[str, Any]) -> TaskStatus:

@@ -262,6 +262,28 @@ class BearerApi:
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}
 
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        idempotent: bool,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """One API call with the key, the retry policy and the in-flight cap; returns the JSON object."""
+        merged = {**self._auth(), **(headers or {})}
+        response = await send(
+            self._client,
+            lambda: self._client.build_request(method, path, headers=merged, **kwargs),
+            policy=self._policy,
+            idempotent=idempotent,
+            what=what,
+            limiter=self._in_flight,
+        )
+        return json_object(response)
+
     async def download(self, url: str, max_bytes: int) -> bytes:
         """Fetch a result image (http(s) or data: URI), at most `max_bytes`. Not behind the API-call limiter:
         a finished job's image must not wait for hundreds of polls (callers bound downloads themselves)."""

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.providers.base import ProviderProtocolError, TaskState, TaskStatus
-from bot.providers.http import BearerApi, json_object, preview, send
+from bot.providers.http import BearerApi, preview
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +33,7 @@ class HubProvider(BearerApi):
     async def submit(self, model: str, params: dict[str, Any], idempotency_key: str) -> str:
         """Create a task; return its id (from `task_id`, `taskId` or `id`)."""
         body = {"model": model, "input": params}
-        response = await send(
-            self._client,
-            lambda: self._client.build_request("POST", "/hub/v1/image", json=body, headers=self._auth()),
-            policy=self._policy,
-            idempotent=False,
-            what=f"hub submit {model}",
-            limiter=self._in_flight,
-        )
-        payload = json_object(response)
+        payload = await self._call("POST", "/hub/v1/image", json=body, idempotent=False, what=f"hub submit {model}")
         for key in ("task_id", "taskId", "id"):
             value = payload.get(key)
             if isinstance(value, str | int) and str(value):
@@ -51,15 +43,7 @@ class HubProvider(BearerApi):
     async def poll(self, task_id: str) -> TaskStatus:
         """Read the task and normalise its state and result images."""
         path = f"/hub/v1/tasks/{quote(task_id, safe='')}"
-        response = await send(
-            self._client,
-            lambda: self._client.build_request("GET", path, headers=self._auth()),
-            policy=self._policy,
-            idempotent=True,
-            what=f"hub poll {task_id}",
-            limiter=self._in_flight,
-        )
-        return parse_task(json_object(response))
+        return parse_task(await self._call("GET", path, idempotent=True, what=f"hub poll {task_id}"))
 
 
 def parse_task(payload: dict[str, Any]) -> TaskStatus:

@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.providers.base import ProviderProtocolError, TaskState, TaskStatus
-from bot.providers.http import BearerApi, json_object, preview, send
+from bot.providers.http import BearerApi, preview
 
 SLUGS = {
     "nano-banana": "gemini-2-5-flash-image-preview-official",
@@ -70,31 +70,22 @@ class MindVideoProvider(BearerApi):
 
     async def submit(self, model: str, params: dict[str, Any], idempotency_key: str) -> str:
         body = self._body(model, params)
-        headers = {**self._auth(), "Idempotency-Key": f"imagebot-{idempotency_key}"}
-        response = await send(
-            self._client,
-            lambda: self._client.build_request("POST", "/api/v1/tasks", json=body, headers=headers),
-            policy=self._policy,
+        payload = await self._call(
+            "POST",
+            "/api/v1/tasks",
+            json=body,
+            headers={"Idempotency-Key": f"imagebot-{idempotency_key}"},
             idempotent=True,  # the key makes a repeat return the original task
             what=f"mindvideo submit {model}",
-            limiter=self._in_flight,
         )
-        payload = json_object(response)
         task_id = payload.get("task_id") or payload.get("id")
         if not isinstance(task_id, str | int) or not str(task_id):
             raise ProviderProtocolError(f"mindvideo submit answer has no task_id: {preview(payload)}")
         return str(task_id)
 
     async def poll(self, task_id: str) -> TaskStatus:
-        response = await send(
-            self._client,
-            lambda: self._client.build_request("GET", f"/api/v1/tasks/{quote(task_id, safe='')}", headers=self._auth()),
-            policy=self._policy,
-            idempotent=True,
-            what=f"mindvideo poll {task_id}",
-            limiter=self._in_flight,
-        )
-        return parse_task(json_object(response))
+        path = f"/api/v1/tasks/{quote(task_id, safe='')}"
+        return parse_task(await self._call("GET", path, idempotent=True, what=f"mindvideo poll {task_id}"))
 
 
 def parse_task(payload: dict[str, Any]) -> TaskStatus:
