@@ -27,9 +27,8 @@ class GeminiRoutes:
     async def _gemini_submit(self: Any, request: web.Request) -> web.StreamResponse:
         self.submit_calls += 1
         body = await request.json()
-        fault = self.submit_faults.popleft() if self.submit_faults else None
-        if fault is not None:  # None in the script: answer normally this time
-            return await self._fault(request, fault)
+        if (scripted := await self._scripted(request, self.submit_faults)) is not None:
+            return scripted
         if not self._authorised(request):
             return web.json_response({"message": "Unauthorized", "statusCode": 401}, status=401)
         problem = _invalid(body)
@@ -45,8 +44,8 @@ class GeminiRoutes:
 
     async def _gemini_poll(self: Any, request: web.Request) -> web.StreamResponse:
         self.poll_calls += 1
-        if self.poll_faults:
-            return await self._fault(request, self.poll_faults.popleft())
+        if (scripted := await self._scripted(request, self.poll_faults)) is not None:
+            return scripted
         if not self._authorised(request):
             return web.json_response({"message": "Unauthorized"}, status=401)
         task = self.tasks.get(request.query.get("taskId", ""))

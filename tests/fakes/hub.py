@@ -81,7 +81,7 @@ class FakeHub(GeminiRoutes):
         self.tasks: dict[str, Task] = {}
         self.submissions: list[dict[str, Any]] = []
         self.submit_faults: deque[Fault | None] = deque()
-        self.poll_faults: deque[Fault] = deque()
+        self.poll_faults: deque[Fault | None] = deque()
         self.plans: deque[Plan] = deque()
         self.default_plan: Callable[[], Plan] = Plan
         self.submit_calls = 0
@@ -115,6 +115,11 @@ class FakeHub(GeminiRoutes):
     def _authorised(self, request: web.Request) -> bool:
         return request.headers.get("Authorization") == f"Bearer {self.api_key}"
 
+    async def _scripted(self, request: web.Request, faults: deque[Fault | None]) -> web.StreamResponse | None:
+        """The next scripted answer, if any (None in the script: answer normally this time)."""
+        fault = faults.popleft() if faults else None
+        return None if fault is None else await self._fault(request, fault)
+
     @staticmethod
     async def _fault(request: web.Request, fault: Fault) -> web.StreamResponse:
         if fault.delay:
@@ -133,9 +138,8 @@ class FakeHub(GeminiRoutes):
     async def _submit(self, request: web.Request) -> web.StreamResponse:
         self.submit_calls += 1
         body = await request.json()
-        fault = self.submit_faults.popleft() if self.submit_faults else None
-        if fault is not None:  # None in the script: answer normally this time
-            return await self._fault(request, fault)
+        if (scripted := await self._scripted(request, self.submit_faults)) is not None:
+            return scripted
         if not self._authorised(request):
             return web.json_response({"message": "Invalid API key"}, status=401)
         if not isinstance(body, dict) or set(body) != {"model", "input"} or not isinstance(body["input"], dict):
@@ -165,8 +169,8 @@ class FakeHub(GeminiRoutes):
 
     async def _poll(self, request: web.Request) -> web.StreamResponse:
         self.poll_calls += 1
-        if self.poll_faults:
-            return await self._fault(request, self.poll_faults.popleft())
+        if (scripted := await self._scripted(request, self.poll_faults)) is not None:
+            return scripted
         if not self._authorised(request):
             return web.json_response({"message": "Invalid API key"}, status=401)
         task = self.tasks.get(request.match_info["task_id"])

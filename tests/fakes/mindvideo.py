@@ -36,9 +36,8 @@ class FakeMindVideo(FakeHub):
     async def _mv_submit(self, request: web.Request) -> web.StreamResponse:
         self.submit_calls += 1
         body = await request.json()
-        fault = self.submit_faults.popleft() if self.submit_faults else None
-        if fault is not None:  # None in the script: answer normally this time
-            return await self._fault(request, fault)
+        if (scripted := await self._scripted(request, self.submit_faults)) is not None:
+            return scripted
         if not self._authorised(request):
             return web.json_response({"error": {"code": 401, "message": "invalid API key"}}, status=401)
         key = request.headers.get("Idempotency-Key")
@@ -65,8 +64,8 @@ class FakeMindVideo(FakeHub):
 
     async def _mv_poll(self, request: web.Request) -> web.StreamResponse:
         self.poll_calls += 1
-        if self.poll_faults:
-            return await self._fault(request, self.poll_faults.popleft())
+        if (scripted := await self._scripted(request, self.poll_faults)) is not None:
+            return scripted
         if not self._authorised(request):
             return web.json_response({"error": {"code": 401, "message": "invalid API key"}}, status=401)
         task = self.tasks.get(request.match_info["task_id"])
