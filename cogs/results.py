@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -90,7 +91,8 @@ def selected_image(interaction: discord.Interaction[ImageBot], index: int | None
     return attachments[position]
 
 
-async def start(interaction: discord.Interaction[ImageBot], create: Any) -> None:
+async def start(interaction: discord.Interaction[ImageBot], create: Callable[[], Awaitable[Job]]) -> None:
+    """Acknowledge the click at once (privately), then create the job and say which one it is."""
     await interaction.response.defer(ephemeral=True, thinking=True)
     job = await create()
     await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
