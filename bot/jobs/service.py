@@ -83,9 +83,7 @@ class JobService:
     ) -> Job:
         """Like create_generate, for an edit of checked input images (kept until the status message hosts them)."""
         payload = build_edit_input(model, prompt, len(images), options, mask is not None)
-        inputs = [JobInput(i, "image", img.filename, img.content_type, img.data) for i, img in enumerate(images)]
-        if mask is not None:
-            inputs.append(JobInput(len(images), "mask", mask.filename, mask.content_type, mask.data))
+        inputs = _job_inputs(images, mask)
         return await self._create(requester, "edit", model, payload, options, inputs, reply_to_message_id)
 
     async def rerun(
@@ -114,9 +112,7 @@ class JobService:
             payload = spec.input_model.model_validate({**params, **extra})
         except ValueError as exc:
             raise InvalidRequest(f"This request can't be repeated: {exc}") from exc
-        job_inputs = [JobInput(i, "image", img.filename, img.content_type, img.data) for i, img in enumerate(images)]
-        if mask is not None:
-            job_inputs.append(JobInput(len(images), "mask", mask.filename, mask.content_type, mask.data))
+        job_inputs = _job_inputs(images, mask)
         resolution = params.get("resolution")
         options = ImageOptions(resolution=resolution if isinstance(resolution, str) else None)
         return await self._create(requester, job.kind, job.model, payload, options, job_inputs, reply_to_message_id)
@@ -161,6 +157,14 @@ class JobService:
         log.info("job %d: %s created for user %d (%s, %d credits)", job_id, kind, requester.user_id, model, cost)
         self._runner.enqueue(job_id)
         return await self._store.get(job_id)
+
+
+def _job_inputs(images: list[InputImage], mask: InputImage | None) -> list[JobInput]:
+    """Input rows in order: the images, then the mask (its position tells the runner which hosted URL is which)."""
+    rows = [JobInput(i, "image", img.filename, img.content_type, img.data) for i, img in enumerate(images)]
+    if mask is not None:
+        rows.append(JobInput(len(images), "mask", mask.filename, mask.content_type, mask.data))
+    return rows
 
 
 def _size_key(image_size: object) -> str | None:

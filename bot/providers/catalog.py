@@ -228,7 +228,7 @@ def supported_options(model_id: str) -> dict[str, tuple[str, ...] | None]:
     fields = MODELS[model_id].fields
     out: dict[str, tuple[str, ...] | None] = {}
     if "image_size" in fields:
-        out["aspect_ratio"] = tuple(r for r in RATIOS_10)
+        out["aspect_ratio"] = RATIOS_10
         out["resolution"] = ("1K", "2K", "4K")
     if "aspect_ratio" in fields:
         out["aspect_ratio"] = _literal_values(fields["aspect_ratio"].annotation)
