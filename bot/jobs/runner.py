@@ -13,6 +13,7 @@ import functools
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TypeVar
 
@@ -72,6 +73,7 @@ class JobRunner(JobMessages):
         self._slots = asyncio.Semaphore(config.max_active)
         self._downloads = asyncio.Semaphore(config.max_parallel_downloads)
         self._user_slots: dict[int, asyncio.Semaphore] = {}
+        self._user_jobs: Counter[int] = Counter()  # jobs per user holding or waiting for its slot
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._last_edit: dict[int, float] = {}
         self.stats = DurationStats()
@@ -143,17 +145,7 @@ class JobRunner(JobMessages):
         images: list[OutputImage] | None = None
         try:
             if not job.state.terminal:
-                user_slot = self._user_slots.setdefault(
-                    job.user_id, asyncio.Semaphore(self._config.max_running_per_user)
-                )
-                if job.state is JobState.QUEUED and (user_slot.locked() or self._slots.locked()):
-                    if user_slot.locked():
-                        position = await self._store.queued_before_for_user(job.id, job.user_id)
-                    else:
-                        position = await self._store.queued_before(job.id)
-                    job = await self._show(job, StatusUpdate(Phase.QUEUED, position=position))
-                async with user_slot, self._slots:
-                    job, images = await self._run_at_provider(job)
+                job, images = await self._run_in_turn(job)
             if job.delivered_at is None:
                 await self._deliver(job, images)
         except asyncio.CancelledError:
@@ -161,6 +153,27 @@ class JobRunner(JobMessages):
         except Exception:
             log.exception("job %d: unexpected error", job_id)
             await self._fail_after_crash(job_id)
+
+    async def _run_in_turn(self, job: Job) -> tuple[Job, list[OutputImage] | None]:
+        """Wait for a slot (the user's and the bot's), showing the place in line, then run at the provider."""
+        user = job.user_id
+        if user not in self._user_slots:
+            self._user_slots[user] = asyncio.Semaphore(self._config.max_running_per_user)
+        user_slot = self._user_slots[user]
+        self._user_jobs[user] += 1
+        try:
+            if job.state is JobState.QUEUED and (user_slot.locked() or self._slots.locked()):
+                if user_slot.locked():
+                    position = await self._store.queued_before_for_user(job.id, user)
+                else:
+                    position = await self._store.queued_before(job.id)
+                job = await self._show(job, StatusUpdate(Phase.QUEUED, position=position))
+            async with user_slot, self._slots:
+                return await self._run_at_provider(job)
+        finally:
+            self._user_jobs[user] -= 1
+            if not self._user_jobs[user]:  # nobody else of this user waits on it: don't keep it forever
+                del self._user_jobs[user], self._user_slots[user]
 
     async def _run_at_provider(self, job: Job) -> tuple[Job, list[OutputImage] | None]:
         provider = self._providers.get(job.provider)

@@ -213,3 +213,11 @@ async def test_edit_inputs_survive_a_restart_and_are_dropped_once_hosted(world: 
     sent = world.hub.submissions[0]
     assert sent["model"] == "nano-banana-edit" and sent["input"]["image_urls"] == world.chat.hosted[job.id]
     assert [i.data for i in await world.store.inputs(job.id)] == [None]
+
+
+async def test_per_user_slots_are_released_when_the_users_jobs_end(world: World) -> None:
+    runner, service = world.make(RunnerConfig(**{**FAST.__dict__, "max_running_per_user": 1}))
+    jobs = [await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()) for i in range(3)]
+    for job in jobs:
+        assert (await finished(world, job.id, runner)).state is JobState.SUCCEEDED
+    assert runner._user_slots == {} and not runner._user_jobs  # a long-running bot must not keep one per user forever
