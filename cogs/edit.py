@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import discord
@@ -77,6 +78,21 @@ async def read_images(attachments: list[discord.Attachment]) -> list[InputImage]
     return list(await asyncio.gather(*(read_image(a) for a in attachments)))
 
 
+def reader(
+    attachments: list[discord.Attachment], mask: discord.Attachment | None = None
+) -> Callable[[], Awaitable[tuple[list[InputImage], InputImage | None]]]:
+    """What the job service calls, after the job row exists and the request is acknowledged, to read the images."""
+
+    async def read() -> tuple[list[InputImage], InputImage | None]:
+        return await read_images(attachments), (await read_image(mask) if mask is not None else None)
+
+    return read
+
+
+def defer(interaction: discord.Interaction[ImageBot]) -> Callable[[], Awaitable[object]]:
+    return lambda: interaction.response.defer(ephemeral=True, thinking=True)
+
+
 class EditModal(discord.ui.Modal, title="Edit image"):
     """Asks for the instruction; the target message's images are held by this modal instance."""
 
@@ -99,18 +115,16 @@ class EditModal(discord.ui.Modal, title="Edit image"):
 
     async def on_submit(self, interaction: discord.Interaction[ImageBot]) -> None:  # type: ignore[override]
         masks = self.mask.values if self.mask is not None else []
-        build_edit_input(self.model, self.instruction.value, len(self.images), ImageOptions(), bool(masks))
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        inputs = await read_images(self.images)
-        mask = await read_image(masks[0]) if masks else None
         job = await self.cog.bot.jobs.create_edit(
             requester_of(interaction),
             self.model,
             self.instruction.value,
-            inputs,
+            len(self.images),
             ImageOptions(),
-            mask=mask,
+            reader(self.images, masks[0] if masks else None),
+            has_mask=bool(masks),
             reply_to_message_id=self.target.id,
+            ack=defer(interaction),
         )
         await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
 
@@ -192,11 +206,15 @@ class Edit(commands.Cog):
         options = ImageOptions(aspect_ratio=aspect_ratio, resolution=resolution, seed=seed, quality=quality)
         build_edit_input(model, prompt, len(attachments), options, mask is not None)
         check_channel_permissions(interaction)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        inputs = await read_images(attachments)
-        mask_image = await read_image(mask) if mask is not None else None
         job = await self.bot.jobs.create_edit(
-            requester_of(interaction), model, prompt, inputs, options, mask=mask_image
+            requester_of(interaction),
+            model,
+            prompt,
+            len(attachments),
+            options,
+            reader(attachments, mask),
+            has_mask=mask is not None,
+            ack=defer(interaction),
         )
         await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
 
@@ -234,9 +252,14 @@ class Edit(commands.Cog):
         build_edit_input(model, instruction, len(images), ImageOptions(), False)
         if message.guild is not None and isinstance(message.channel, discord.abc.GuildChannel | discord.Thread):
             check_permissions(message.channel.permissions_for(message.guild.me), message.channel)
-        inputs = await read_images(images)
         await self.bot.jobs.create_edit(
-            requester_of_message(message), model, instruction, inputs, ImageOptions(), reply_to_message_id=message.id
+            requester_of_message(message),
+            model,
+            instruction,
+            len(images),
+            ImageOptions(),
+            reader(images),
+            reply_to_message_id=message.id,
         )
 
     async def _replied_to(self, message: discord.Message) -> discord.Message | None:

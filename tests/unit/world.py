@@ -17,9 +17,9 @@ from bot.jobs.delivery import DeliveryError, StatusUpdate
 from bot.jobs.messages import RunnerConfig
 from bot.jobs.models import Job, JobInput
 from bot.jobs.runner import JobRunner
-from bot.jobs.service import JobService, Requester
+from bot.jobs.service import JobService, ReadInputs, Requester
 from bot.jobs.store import JobStore
-from bot.media import OutputImage
+from bot.media import InputImage, OutputImage
 from bot.providers.http import RetryPolicy, make_client
 from bot.providers.hub import HubProvider
 from bot.providers.router import Router
@@ -79,6 +79,9 @@ class MemoryPublisher:
             await asyncio.Event().wait()  # the process "dies" before recording the delivery
         return message_id
 
+    async def find_status(self, job: Job) -> int | None:
+        return None
+
     async def find_result(self, job: Job) -> int | None:
         posted = self.chat.results.get(job.id)
         return posted[-1] if posted else None
@@ -115,6 +118,15 @@ async def build_world(hub: FakeHub, tmp_path: Path) -> AsyncIterator[World]:
         for runner in runners:
             await runner.close()
     await db.close()
+
+
+def inputs(images: list[InputImage], mask: InputImage | None = None) -> ReadInputs:
+    """A reader of already-checked input images, as the cogs pass one to the job service."""
+
+    async def read() -> tuple[list[InputImage], InputImage | None]:
+        return images, mask
+
+    return read
 
 
 async def finished(world: World, job_id: int, runner: JobRunner) -> Job:
