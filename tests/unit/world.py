@@ -50,8 +50,12 @@ class Chat:
     results: dict[int, list[int]] = field(default_factory=dict)
     images: dict[int, list[OutputImage]] = field(default_factory=dict)
     fail_results: list[DeliveryError] = field(default_factory=list)
+    fail_finds: list[DeliveryError] = field(default_factory=list)
     hang_after_post: bool = False
+    hang_after_status_post: bool = False
     hosted: dict[int, list[str]] = field(default_factory=dict)
+    status_posts: dict[int, list[int]] = field(default_factory=dict)  # status messages posted per job
+    signatures: Any = field(default_factory=lambda: itertools.count(1))
 
 
 class MemoryPublisher:
@@ -61,10 +65,16 @@ class MemoryPublisher:
     async def post_status(self, job: Job, update: StatusUpdate, files: Sequence[JobInput] = ()) -> int:
         self.chat.statuses.setdefault(job.id, []).append(update)
         self.chat.hosted[job.id] = [f"https://cdn.test/{job.id}/{f.filename}" for f in files]
-        return int(next(self.chat.ids))
+        message_id = int(next(self.chat.ids))
+        self.chat.status_posts.setdefault(job.id, []).append(message_id)
+        if self.chat.hang_after_status_post:
+            await asyncio.Event().wait()  # the process "dies" before recording the status message
+        return message_id
 
     async def input_urls(self, job: Job) -> list[str]:
-        return self.chat.hosted.get(job.id, [])
+        # Like Discord's signed CDN URLs: a fresh signature every time they are read.
+        signature = next(self.chat.signatures)
+        return [f"{url}?ex={signature}" for url in self.chat.hosted.get(job.id, [])]
 
     async def edit_status(self, job: Job, update: StatusUpdate) -> None:
         self.chat.statuses.setdefault(job.id, []).append(update)
@@ -80,9 +90,12 @@ class MemoryPublisher:
         return message_id
 
     async def find_status(self, job: Job) -> int | None:
-        return None
+        posted = self.chat.status_posts.get(job.id)
+        return posted[0] if posted else None
 
     async def find_result(self, job: Job) -> int | None:
+        if self.chat.fail_finds:
+            raise self.chat.fail_finds.pop(0)
         posted = self.chat.results.get(job.id)
         return posted[-1] if posted else None
 
