@@ -16,9 +16,16 @@ from bot.rendering.buttons import cancel_view, result_view
 from bot.rendering.embeds import result_embed, status_embed, status_footer
 
 
+def _unregistered(view: discord.ui.View) -> discord.ui.View:
+    """Components only. A stopped view is sent but not kept by discord.py's view store (which would otherwise
+    hold every result for the life of the process): the registered DynamicItem handles every click."""
+    view.stop()
+    return view
+
+
 def _status_view(job: Job, update: StatusUpdate) -> discord.ui.View | None:
     """Cancel while the job can still be stopped; no buttons once it has ended."""
-    return cancel_view(job) if update.phase in (Phase.QUEUED, Phase.GENERATING) else None
+    return _unregistered(cancel_view(job)) if update.phase in (Phase.QUEUED, Phase.GENERATING) else None
 
 
 def _delivery_error(exc: Exception) -> DeliveryError:
@@ -107,7 +114,7 @@ class DiscordPublisher:
                 content=f"<@{job.user_id}> your image is ready.",
                 embed=result_embed(job, compressed=any(i.compressed for i in images)),
                 files=files,
-                view=result_view(job, len(images)),
+                view=_unregistered(result_view(job, len(images))),
                 reference=reference,  # type: ignore[arg-type]
                 # Only the requester is pinged, whatever the prompt says.
                 allowed_mentions=discord.AllowedMentions(

@@ -48,6 +48,8 @@ class RunnerConfig:
     sweep_interval: float = 10.0
     delivery_max_attempts: int = 6  # postponed attempts (each after the quick retries) before giving up
     delivery_postpone_base: float = 30.0
+    queue_edit_interval: float = 1.0  # Discord allows about 5 message edits per 5 s in a channel
+    queue_refresh_interval: float = 15.0  # re-read the place in line even when nothing moved here
 
 
 class Postponed(Exception):

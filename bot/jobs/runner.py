@@ -10,6 +10,7 @@ delivery that may already have happened is looked up before posting again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -84,6 +85,9 @@ class JobRunner(JobMessages):
         self._user_jobs: Counter[int] = Counter()  # jobs per user holding or waiting for its slot
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._last_edit: dict[int, float] = {}
+        self._places: dict[int, int] = {}  # the place in line each waiting job shows
+        self._channel_edits: dict[int, float] = {}  # last queue-place edit per channel
+        self._line_moved = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
         self.stats = DurationStats()
 
@@ -128,6 +132,7 @@ class JobRunner(JobMessages):
         if self._tasks.get(job_id) is task:
             del self._tasks[job_id]
         self._last_edit.pop(job_id, None)
+        self._places.pop(job_id, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("job %d task crashed", job_id, exc_info=task.exception())
 
@@ -196,25 +201,60 @@ class JobRunner(JobMessages):
             await self._fail_after_crash(job_id)
 
     async def _run_in_turn(self, job: Job) -> tuple[Job, list[OutputImage] | None]:
-        """Wait for a slot (the user's and the bot's), showing the place in line, then run at the provider."""
+        """Wait for a slot (the user's and the bot's), keeping the shown place in line current, then run."""
         user = job.user_id
         if user not in self._user_slots:
             self._user_slots[user] = asyncio.Semaphore(self._config.max_running_per_user)
         user_slot = self._user_slots[user]
         self._user_jobs[user] += 1
+        place: asyncio.Task[None] | None = None
         try:
             if job.state is JobState.QUEUED and (user_slot.locked() or self._slots.locked()):
-                if user_slot.locked():
-                    position = await self._store.queued_before_for_user(job.id, user)
-                else:
-                    position = await self._store.queued_before(job.id)
-                job = await self._show(job, StatusUpdate(Phase.QUEUED, position=position))
+                job = await self._show_place(job, user_slot)
+                place = asyncio.create_task(self._track_place(job, user_slot), name=f"job-{job.id}-place")
             async with user_slot, self._slots:
+                if place is not None:
+                    place.cancel()
+                    await asyncio.gather(place, return_exceptions=True)
                 return await self._run_at_provider(job)
         finally:
+            if place is not None:
+                place.cancel()
             self._user_jobs[user] -= 1
             if not self._user_jobs[user]:  # nobody else of this user waits on it: don't keep it forever
                 del self._user_jobs[user], self._user_slots[user]
+            self._line_advanced()
+
+    def _line_advanced(self) -> None:
+        """Wake the jobs waiting in line: one ahead of them left the line (submitted, ended or gone)."""
+        self._line_moved.set()
+        self._line_moved = asyncio.Event()
+
+    async def _show_place(self, job: Job, user_slot: asyncio.Semaphore, shown: int | None = None) -> Job:
+        """Show how many queued jobs are ahead (of this user's, when the user's own cap is what holds it back)."""
+        if user_slot.locked():
+            position = await self._store.queued_before_for_user(job.id, job.user_id)
+        else:
+            position = await self._store.queued_before(job.id)
+        if position == shown:
+            return job
+        # Queue updates share one channel's edit budget: at most one per channel per interval.
+        wait = self._channel_edits.get(job.channel_id, 0.0) + self._config.queue_edit_interval - self._clock()
+        if wait > 0:
+            await self._sleep(wait)
+        self._channel_edits[job.channel_id] = self._clock()
+        self._places[job.id] = position
+        return await self._show(job, StatusUpdate(Phase.QUEUED, position=position))
+
+    async def _track_place(self, job: Job, user_slot: asyncio.Semaphore) -> None:
+        """While a job waits, update its place whenever the line moves (or now and then, for other processes)."""
+        while True:
+            moved = self._line_moved  # taken before reading, so a move during the read is not missed
+            job = await self._show_place(job, user_slot, self._places.get(job.id))
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that races the event.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._config.queue_refresh_interval):
+                    await moved.wait()
 
     async def _run_at_provider(self, job: Job) -> tuple[Job, list[OutputImage] | None]:
         provider = self._providers.get(job.provider)
@@ -273,6 +313,7 @@ class JobRunner(JobMessages):
                 return await self._end(job, JobState.FAILED, exc.code, exc.user_message)
         now = self._clock()
         await self._store.mark_submitted(job.id, task_id, now, now + self._config.deadline_seconds)
+        self._line_advanced()
         if job.kind == "edit":
             await self._store.drop_input_bytes(job.id)  # the status message hosts them now
         log.info("job %d: submitted to %s as task %s", job.id, provider.name, task_id)

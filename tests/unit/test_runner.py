@@ -176,9 +176,14 @@ async def test_active_jobs_are_bounded_and_the_rest_wait_in_line(world: World) -
         while world.hub.submit_calls < 2 or len(queued()) < 3:
             await asyncio.sleep(0.01)
     assert world.hub.submit_calls == 2  # the other three wait for a slot
-    # Each waiting job counts the queued jobs ahead of it (a slot holder may not have submitted yet).
-    positions = [u.position for u in sorted(queued(), key=lambda u: u.position)]
-    assert len(positions) == 3 and positions[-1] == 2
+
+    def last_places() -> list[int]:
+        shown = [[u.position for u in world.chat.statuses.get(j.id, []) if u.phase is Phase.QUEUED] for j in jobs]
+        return sorted(places[-1] for places in shown if places)
+
+    async with asyncio.timeout(5):
+        while last_places() != [0, 1, 2]:  # each waiting job ends up showing the queued jobs ahead of it
+            await asyncio.sleep(0.01)
     for task in world.hub.tasks.values():
         task.plan.duration = 0  # let the running ones finish; the rest follow
     async with asyncio.timeout(10):
@@ -225,3 +230,29 @@ async def test_per_user_slots_are_released_when_the_users_jobs_end(world: World)
     for job in jobs:
         assert (await finished(world, job.id, runner)).state is JobState.SUCCEEDED
     assert runner._user_slots == {} and not runner._user_jobs  # a long-running bot must not keep one per user forever
+
+
+async def test_the_place_in_line_stays_current_as_jobs_ahead_finish(world: World) -> None:
+    runner, service = world.make(RunnerConfig(**{**FAST.__dict__, "max_active": 1, "queue_edit_interval": 0.0}))
+    world.hub.default_plan = lambda: Plan(duration=60)
+    jobs = [await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()) for i in range(3)]
+    last = jobs[-1]
+
+    def places() -> list[int]:
+        return [u.position for u in world.chat.statuses.get(last.id, []) if u.phase is Phase.QUEUED]
+
+    async with asyncio.timeout(5):
+        while places()[-1:] != [1]:  # the last job waits behind the second (the first runs)
+            await asyncio.sleep(0.01)
+    for task in world.hub.tasks.values():
+        task.plan.duration = 0  # job 0 finishes; job 1 takes its slot
+    async with asyncio.timeout(5):
+        while places()[-1] != 0:
+            await asyncio.sleep(0.01)
+    shown = places()
+    assert shown[-2:] == [1, 0] and shown == sorted(shown, reverse=True)  # "1 ahead of you" did not stay
+    world.hub.default_plan = lambda: Plan(duration=0)
+    for task in world.hub.tasks.values():
+        task.plan.duration = 0
+    for job in jobs:
+        assert (await finished(world, job.id, runner)).state is JobState.SUCCEEDED
