@@ -242,6 +242,7 @@ class Edit(commands.Cog):
         config = await load(self.bot.db, message.guild.id if message.guild else None)
         config.check_channel(message.channel.id, parent_id(message.channel))
         instruction = re.sub(rf"<@!?{self.bot.user.id}>", "", message.content).strip()
+        config.check_text(instruction)
         source = await self._replied_to(message)
         images = image_attachments(source) if source is not None else image_attachments(message)
         if not images:
@@ -257,7 +258,6 @@ class Edit(commands.Cog):
         model = await self.model_for(source, config)
         options = ImageOptions(safety_tolerance=config.safety_level)
         build_edit_input(model, instruction, len(images), options, False)
-        config.check_text(instruction)
         if message.guild is not None and isinstance(message.channel, discord.abc.GuildChannel | discord.Thread):
             check_permissions(message.channel.permissions_for(message.guild.me), message.channel)
         inputs = await read_images(images)
