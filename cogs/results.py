@@ -153,8 +153,7 @@ async def edit_selected(
     """Start an edit of the chosen result image with the result's model family."""
     attachment = selected_image(interaction, index)
     bot = interaction.client
-    config = await guild_config_of(interaction)
-    config.check_text(prompt[:4000])  # exactly what would be sent
+    config = await guild_config_of(interaction)  # the server's safety level as it is now
     options = dataclasses.replace(options, safety_tolerance=config.safety_level)
 
     async def create() -> Job:
@@ -172,6 +171,7 @@ async def edit_selected(
 
 
 async def vary(interaction: discord.Interaction[ImageBot], job: Job, index: int | None) -> None:
+    (await guild_config_of(interaction)).check_text(job.prompt)  # the member's prompt goes along: blocklist as now
     await edit_selected(interaction, job, index, VARY_PROMPT.format(job.prompt), ImageOptions())
 
 
@@ -196,6 +196,7 @@ async def info(interaction: discord.Interaction[ImageBot], job: Job, _: int | No
         f"**Model**: {model_label(job.model)} (`{job.model}`)",
         f"**Options**: {options_summary(job)}",
         f"**Seed**: {job.seed if job.seed is not None else 'not set (random)'}",
+        *([f"**Safety level**: {job.params['safety_tolerance']}"] if "safety_tolerance" in job.params else []),
         f"**Task**: `{job.provider_task_id or '—'}` on {PROVIDER_LABELS.get(job.provider, job.provider)}"
         + (f" (it reported a cost of {job.provider_cost:g})" if job.provider_cost is not None else ""),
         f"**Time**: {text.format_seconds(job.duration_ms / 1000) if job.duration_ms else '—'}",

@@ -115,10 +115,16 @@ class Settings(commands.Cog):
     @app_commands.describe(level=f"1 (strictest) to 6 (most permissive); the default is {DEFAULT_SAFETY_TOLERANCE}")
     async def safety(self, interaction: discord.Interaction[ImageBot], level: app_commands.Range[int, 1, 6]) -> None:
         await self.store.set_safety(guild_of(interaction), interaction.user.id, level)
+        note = (
+            " Image services that cannot apply a level are not used for those models here while it is not "
+            f"{DEFAULT_SAFETY_TOLERANCE}."
+            if str(level) != DEFAULT_SAFETY_TOLERANCE
+            else ""
+        )
         await self.answer(
             interaction,
-            f"Safety level is now **{level}** (1 strictest, 6 most permissive) for new images from {SAFETY_MODELS}. "
-            "Image services that cannot apply it are no longer used for those models here.",
+            f"Safety level is now **{level}** (1 strictest, 6 most permissive) for new images from {SAFETY_MODELS}."
+            + note,
         )
 
     @blocklist.command(name="add", description="Refuse prompts that contain this word or phrase")

@@ -199,3 +199,17 @@ async def test_show_lists_every_setting_privately(bot: ImageBot, discord_fake: F
         "settings blocklist add",
         "settings buttons",
     ]
+
+
+async def test_buttons_follow_the_blocklist_as_it_is_now(
+    bot: ImageBot, discord_fake: FakeDiscord, hub: FakeHub
+) -> None:
+    result = await result_of(discord_fake, hub, {"prompt": "a red fox"})
+    info = await ephemeral_reply(discord_fake, await discord_fake.click(result, buttons(result)["Info"]))
+    assert "**Safety level**: 4" in info
+    await admin(discord_fake, "blocklist add", {"term": "FOX"})
+    for label in ("Reroll", "Vary"):
+        refusal = await ephemeral_reply(discord_fake, await discord_fake.click(result, buttons(result)[label]))
+        assert "blocked" in refusal and "fox" not in refusal.lower()
+    await asyncio.sleep(0.2)
+    assert hub.submit_calls == 1 and await ledger_rows(bot) == 1  # only the first image's charge
