@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -112,11 +113,42 @@ def _json_list(raw: str | None, kind: type[T]) -> list[T]:
     return [item for item in items if isinstance(item, kind)] if isinstance(items, list) else []
 
 
-async def load(db: Database, guild_id: int | None) -> GuildConfig:
-    """The settings of a server (one query); defaults in DMs."""
+class _Cache:
+    """Recently read settings per server, so a command does not wait for the database before its acknowledgement
+    (under load, behind the job runner's writes). Changes made through GuildSettings drop the entry at once; a
+    change by another process (not a setup this bot has today) shows within CACHE_SECONDS.
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[int, tuple[float, GuildConfig]] = {}
+        self.generation = 0  # bumped by every change, so a read that raced a change is not kept
+
+
+CACHE_SECONDS = 5.0
+_caches: weakref.WeakKeyDictionary[Database, _Cache] = weakref.WeakKeyDictionary()
+
+
+async def load(db: Database, guild_id: int | None, *, max_age: float = CACHE_SECONDS) -> GuildConfig:
+    """The settings of a server (one query, or none when read less than `max_age` seconds ago); defaults in DMs."""
     if guild_id is None:
         return GuildConfig()
-    return parse(await get_all(db, guild_id))
+    cache = _caches.setdefault(db, _Cache())
+    hit = cache.entries.get(guild_id)
+    now = time.monotonic()
+    if hit is not None and now - hit[0] < max_age:
+        return hit[1]
+    generation = cache.generation
+    config = parse(await get_all(db, guild_id))
+    if cache.generation == generation:
+        cache.entries[guild_id] = (now, config)
+    return config
+
+
+def forget(db: Database, guild_id: int) -> None:
+    """Drop a server's cached settings (after a change)."""
+    cache = _caches.setdefault(db, _Cache())
+    cache.generation += 1
+    cache.entries.pop(guild_id, None)
 
 
 @dataclass(frozen=True)
@@ -153,7 +185,7 @@ class GuildSettings:
                 await set_value(tx, guild_id, ALLOWED_CHANNELS, json.dumps(updated))
                 old, new = ("not allowed", "allowed") if allowed else ("allowed", "not allowed")
                 await self._audit(tx, guild_id, actor_id, "settings channel", f"channel:{channel_id}", old, new)
-        return SettingsChange(changed, await load(self._db, guild_id))
+        return await self._changed(guild_id, changed)
 
     async def set_default_model(self, guild_id: int, actor_id: int, model: str) -> SettingsChange:
         if model not in TEXT_TO_IMAGE_MODELS:
@@ -175,6 +207,10 @@ class GuildSettings:
     async def remove_term(self, guild_id: int, actor_id: int, term: str) -> SettingsChange:
         return await self._change_terms(guild_id, actor_id, term, add=False)
 
+    async def _changed(self, guild_id: int, changed: bool) -> SettingsChange:
+        forget(self._db, guild_id)
+        return SettingsChange(changed, await load(self._db, guild_id))
+
     async def recent_changes(self, guild_id: int, limit: int = 5) -> list[AuditRow]:
         rows = await self._db.fetchall(_RECENT, (guild_id, limit))
         return [AuditRow(int(r[0]), str(r[1]), str(r[2]), r[3], r[4], float(r[5])) for r in rows]
@@ -195,7 +231,7 @@ class GuildSettings:
                 old, new = (None, cleaned) if add else (cleaned, None)
                 action = "settings blocklist add" if add else "settings blocklist remove"
                 await self._audit(tx, guild_id, actor_id, action, "term", old, new)
-        return SettingsChange(changed, await load(self._db, guild_id))
+        return await self._changed(guild_id, changed)
 
     async def _set_text(
         self, guild_id: int, actor_id: int, key: str, value: str, action: str, target: str
@@ -206,7 +242,7 @@ class GuildSettings:
             if changed:
                 await set_value(tx, guild_id, key, value)
                 await self._audit(tx, guild_id, actor_id, action, target, old, value)
-        return SettingsChange(changed, await load(self._db, guild_id))
+        return await self._changed(guild_id, changed)
 
     async def _audit(
         self, tx: Transaction, guild_id: int, actor_id: int, action: str, target: str, old: str | None, new: str | None

@@ -151,7 +151,7 @@ class Settings(commands.Cog):
     @settings.command(name="show", description="Every setting of this server")
     async def show(self, interaction: discord.Interaction[ImageBot]) -> None:
         guild = guild_of(interaction)
-        config = await load(self.bot.db, guild)
+        config = await load(self.bot.db, guild, max_age=0)  # exactly what is stored
         lines = describe(config, self.bot.settings.default_model)
         recent = await self.store.recent_changes(guild)
         if recent:

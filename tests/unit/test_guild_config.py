@@ -131,3 +131,15 @@ async def test_services_without_a_safety_setting_are_not_routed_a_non_default_le
     for provider in providers:
         assert provider.unsupported("nano-banana", {"prompt": "x", "safety_tolerance": "4"}) is None
         assert "safety" in (provider.unsupported("nano-banana", {"prompt": "x", "safety_tolerance": "2"}) or "")
+
+
+async def test_reads_are_cached_and_changes_drop_the_cache(db: Database) -> None:
+    settings = GuildSettings(db)
+    assert (await load(db, GUILD)).safety == "4"
+    # Another writer (e.g. another process) is seen once the cached copy is old enough...
+    await db.execute("INSERT INTO guild_settings (guild_id, key, value) VALUES (?, 'safety_tolerance', '3')", (GUILD,))
+    assert (await load(db, GUILD)).safety == "4"
+    assert (await load(db, GUILD, max_age=0)).safety == "3"
+    # ...while changes made through the bot are seen at once.
+    await settings.set_safety(GUILD, ADMIN, 1)
+    assert (await load(db, GUILD)).safety == "1"
