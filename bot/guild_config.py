@@ -7,6 +7,7 @@ Stored in the `guild_settings` key/value table; lists as JSON. Every change writ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -121,6 +122,7 @@ class _Cache:
 
     def __init__(self) -> None:
         self.entries: dict[int, tuple[float, GuildConfig]] = {}
+        self.reading: dict[int, asyncio.Task[GuildConfig]] = {}  # one query for a burst of commands
         self.generation = 0  # bumped by every change, so a read that raced a change is not kept
 
 
@@ -137,8 +139,20 @@ async def load(db: Database, guild_id: int | None, *, max_age: float = CACHE_SEC
     now = time.monotonic()
     if hit is not None and now - hit[0] < max_age:
         return hit[1]
+    task = cache.reading.get(guild_id)
+    if task is None:
+        task = asyncio.create_task(_read(db, cache, guild_id, now), name=f"guild-settings-{guild_id}")
+        cache.reading[guild_id] = task
+    return await asyncio.shield(task)  # one caller giving up does not cancel the others' read
+
+
+async def _read(db: Database, cache: _Cache, guild_id: int, now: float) -> GuildConfig:
     generation = cache.generation
-    config = parse(await get_all(db, guild_id))
+    try:
+        config = parse(await get_all(db, guild_id))
+    finally:
+        if cache.reading.get(guild_id) is asyncio.current_task():
+            del cache.reading[guild_id]
     if cache.generation == generation:
         cache.entries[guild_id] = (now, config)
     return config
@@ -149,6 +163,7 @@ def forget(db: Database, guild_id: int) -> None:
     cache = _caches.setdefault(db, _Cache())
     cache.generation += 1
     cache.entries.pop(guild_id, None)
+    cache.reading.pop(guild_id, None)
 
 
 @dataclass(frozen=True)

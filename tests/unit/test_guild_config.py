@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from bot import guild_config
 from bot.db import Database
 from bot.errors import BlockedPrompt, ChannelNotAllowed, InvalidRequest
 from bot.guild_config import GuildConfig, GuildSettings, load, parse
@@ -143,3 +145,17 @@ async def test_reads_are_cached_and_changes_drop_the_cache(db: Database) -> None
     # ...while changes made through the bot are seen at once.
     await settings.set_safety(GUILD, ADMIN, 1)
     assert (await load(db, GUILD)).safety == "1"
+
+
+async def test_a_burst_of_commands_reads_the_settings_once(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    queries = 0
+    real = guild_config.get_all
+
+    async def counting(database: Database, guild_id: int) -> dict[str, str]:
+        nonlocal queries
+        queries += 1
+        return await real(database, guild_id)
+
+    monkeypatch.setattr(guild_config, "get_all", counting)
+    configs = await asyncio.gather(*(load(db, GUILD) for _ in range(50)))
+    assert queries == 1 and all(c == GuildConfig() for c in configs)
