@@ -42,6 +42,8 @@ def runner_config(settings: Settings) -> RunnerConfig:
         poll_max_interval=settings.poll_max_interval_seconds,
         status_edit_min_interval=settings.status_edit_min_interval_seconds,
         max_running_per_user=settings.max_running_jobs_per_user,
+        lease_seconds=settings.job_lease_seconds,
+        sweep_interval=settings.job_lease_seconds / 3,
     )
 
 

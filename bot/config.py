@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     provider_max_retries: Annotated[int, Field(ge=0, le=10)] = 4
     provider_retry_base_seconds: PositiveFloat = 1.0
     status_edit_min_interval_seconds: Annotated[float, Field(ge=0)] = 2.0
+    job_lease_seconds: Annotated[float, Field(ge=0.5, le=3600)] = 30.0
 
     quota_default_limit: str = "25"
     quota_default_period: Period = Period.DAY

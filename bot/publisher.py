@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import aiohttp
 import discord
@@ -12,7 +13,7 @@ from bot.jobs.delivery import DeliveryError, Phase, StatusUpdate
 from bot.jobs.models import Job, JobInput
 from bot.media import OutputImage
 from bot.rendering.buttons import cancel_view, result_view
-from bot.rendering.embeds import result_embed, status_embed
+from bot.rendering.embeds import result_embed, status_embed, status_footer
 
 
 def _status_view(job: Job, update: StatusUpdate) -> discord.ui.View | None:
@@ -44,16 +45,28 @@ class DiscordPublisher:
                 message_id=job.reply_to_message_id, channel_id=job.channel_id, fail_if_not_exists=False
             )
         try:
-            message = await self._channel(job).send(
+            message = await self._channel(
+                job
+            ).send(
                 embed=status_embed(job, update),
                 view=_status_view(job, update) or discord.utils.MISSING,
                 files=[discord.File(io.BytesIO(f.data), filename=f.filename) for f in files if f.data is not None],
                 reference=reference,  # type: ignore[arg-type]
                 allowed_mentions=discord.AllowedMentions.none(),
+                # A repeat within Discord's nonce window returns the first message instead of a second one.
+                nonce=f"s{job.idempotency_key[:20]}",
             )
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             raise _delivery_error(exc) from exc
         return message.id
+
+    async def find_status(self, job: Job) -> int | None:
+        footer = status_footer(job)
+        return await self._find_own(
+            job,
+            discord.Object(discord.utils.time_snowflake(_utc(job.created_at))),
+            lambda m: any(e.footer.text == footer for e in m.embeds),
+        )
 
     async def input_urls(self, job: Job) -> list[str]:
         if job.status_message_id is None:
@@ -88,7 +101,9 @@ class DiscordPublisher:
                 message_id=job.status_message_id, channel_id=job.channel_id, fail_if_not_exists=False
             )
         try:
-            message = await self._channel(job).send(
+            message = await self._channel(
+                job
+            ).send(
                 content=f"<@{job.user_id}> your image is ready.",
                 embed=result_embed(job, compressed=any(i.compressed for i in images)),
                 files=files,
@@ -99,23 +114,37 @@ class DiscordPublisher:
                     everyone=False, roles=False, users=[discord.Object(job.user_id)], replied_user=False
                 ),
                 # Discord drops a second message with the same nonce, guarding against double posts on retry.
-                nonce=f"job-{job.id}-result",
+                nonce=f"r{job.idempotency_key[:20]}",
             )
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             raise _delivery_error(exc) from exc
         return message.id
 
     async def find_result(self, job: Job) -> int | None:
-        if job.status_message_id is None or self._client.user is None:
+        status_id = job.status_message_id
+        if status_id is None:
+            return None
+        return await self._find_own(
+            job,
+            discord.Object(status_id),
+            lambda m: m.reference is not None and m.reference.message_id == status_id,
+        )
+
+    async def _find_own(
+        self, job: Job, after: discord.abc.Snowflake, matches: Callable[[discord.Message], bool]
+    ) -> int | None:
+        """The first of the bot's own messages after `after` in the job's channel that `matches`."""
+        if self._client.user is None:
             return None
         me = self._client.user.id
         try:
-            async for message in self._channel(job).history(
-                after=discord.Object(job.status_message_id), limit=100, oldest_first=True
-            ):
-                ref = message.reference
-                if message.author.id == me and ref is not None and ref.message_id == job.status_message_id:
+            async for message in self._channel(job).history(after=after, limit=100, oldest_first=True):
+                if message.author.id == me and matches(message):
                     return message.id
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             raise _delivery_error(exc) from exc
         return None
+
+
+def _utc(timestamp: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import discord
@@ -79,6 +80,21 @@ async def read_images(attachments: list[discord.Attachment]) -> list[InputImage]
     return list(await asyncio.gather(*(read_image(a) for a in attachments)))
 
 
+def reader(
+    attachments: list[discord.Attachment], mask: discord.Attachment | None = None
+) -> Callable[[], Awaitable[tuple[list[InputImage], InputImage | None]]]:
+    """What the job service calls, after the job row exists and the request is acknowledged, to read the images."""
+
+    async def read() -> tuple[list[InputImage], InputImage | None]:
+        return await read_images(attachments), (await read_image(mask) if mask is not None else None)
+
+    return read
+
+
+def defer(interaction: discord.Interaction[ImageBot]) -> Callable[[], Awaitable[object]]:
+    return lambda: interaction.response.defer(ephemeral=True, thinking=True)
+
+
 class EditModal(discord.ui.Modal, title="Edit image"):
     """Asks for the instruction; the target message's images are held by this modal instance."""
 
@@ -102,20 +118,17 @@ class EditModal(discord.ui.Modal, title="Edit image"):
     async def on_submit(self, interaction: discord.Interaction[ImageBot]) -> None:  # type: ignore[override]
         masks = self.mask.values if self.mask is not None else []
         config = await guild_config_of(interaction)  # server settings: safety level, blocklist
-        options = ImageOptions(safety_tolerance=config.safety_level)
-        build_edit_input(self.model, self.instruction.value, len(self.images), options, bool(masks))
         config.check_text(self.instruction.value)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        inputs = await read_images(self.images)
-        mask = await read_image(masks[0]) if masks else None
         job = await self.cog.bot.jobs.create_edit(
             requester_of(interaction),
             self.model,
             self.instruction.value,
-            inputs,
-            options,
-            mask=mask,
+            len(self.images),
+            ImageOptions(safety_tolerance=config.safety_level),
+            reader(self.images, masks[0] if masks else None),
+            has_mask=bool(masks),
             reply_to_message_id=self.target.id,
+            ack=defer(interaction),
         )
         await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
 
@@ -206,11 +219,15 @@ class Edit(commands.Cog):
         build_edit_input(model, prompt, len(attachments), options, mask is not None)
         config.check_text(prompt)
         check_channel_permissions(interaction)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        inputs = await read_images(attachments)
-        mask_image = await read_image(mask) if mask is not None else None
         job = await self.bot.jobs.create_edit(
-            requester_of(interaction), model, prompt, inputs, options, mask=mask_image
+            requester_of(interaction),
+            model,
+            prompt,
+            len(attachments),
+            options,
+            reader(attachments, mask),
+            has_mask=mask is not None,
+            ack=defer(interaction),
         )
         await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
 
@@ -260,9 +277,14 @@ class Edit(commands.Cog):
         build_edit_input(model, instruction, len(images), options, False)
         if message.guild is not None and isinstance(message.channel, discord.abc.GuildChannel | discord.Thread):
             check_permissions(message.channel.permissions_for(message.guild.me), message.channel)
-        inputs = await read_images(images)
         await self.bot.jobs.create_edit(
-            requester_of_message(message), model, instruction, inputs, options, reply_to_message_id=message.id
+            requester_of_message(message),
+            model,
+            instruction,
+            len(images),
+            options,
+            reader(images),
+            reply_to_message_id=message.id,
         )
 
     async def _replied_to(self, message: discord.Message) -> discord.Message | None:

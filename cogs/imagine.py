@@ -75,8 +75,10 @@ class Imagine(commands.Cog):
         config.check_text(prompt)
         check_channel_permissions(interaction)
         requester = requester_of(interaction)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        job = await self.bot.jobs.create_generate(requester, model, prompt, options)
+        # The job row (and its charge) is written first, so nothing acknowledged is ever forgotten.
+        job = await self.bot.jobs.create_generate(
+            requester, model, prompt, options, ack=lambda: interaction.response.defer(ephemeral=True, thinking=True)
+        )
         await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
 
 

@@ -28,7 +28,7 @@ class Info(commands.Cog):
         default_model = (await guild_config_of(interaction)).model_or(self.bot.settings.default_model)
         for family in TEXT_TO_IMAGE_MODELS:
             services = [PROVIDER_LABELS[p] for p in self.bot.router.serving(family)]
-            cost = await self.bot.quota.cost(self.bot.db, interaction.guild_id, family, None, 1)
+            cost = await self.bot.quota.price(self.bot.db, interaction.guild_id, family, {})
             default = " (default)" if family == default_model else ""
             lines.append(
                 f"**{MODELS[family].label}**{default} — {cost} credit{'s' if cost != 1 else ''} per image; "

@@ -20,7 +20,6 @@ from bot.db.guild_settings import BUTTONS_FOR_EVERYONE, get_flag
 from bot.errors import ChannelNotAllowed, InvalidRequest
 from bot.guild_gate import check_interaction_channel, guild_config_of
 from bot.jobs.models import Job, JobState
-from bot.media import InputImage
 from bot.providers.catalog import MODELS, ImageOptions, edit_model_for
 from bot.providers.router import PROVIDER_LABELS
 from bot.rendering import text
@@ -28,7 +27,7 @@ from bot.rendering.buttons import TEMPLATE, upscale_target
 from bot.rendering.embeds import model_label, options_summary
 from bot.tree import report_error, respond
 from cogs.common import requester_of
-from cogs.edit import Edit, EditModal, read_image, read_images
+from cogs.edit import Edit, EditModal, defer, reader
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -102,8 +101,7 @@ def selected_image(interaction: discord.Interaction[ImageBot], index: int | None
 
 
 async def start(interaction: discord.Interaction[ImageBot], create: Callable[[], Awaitable[Job]]) -> None:
-    """Acknowledge the click at once (privately), then create the job and say which one it is."""
-    await interaction.response.defer(ephemeral=True, thinking=True)
+    """Create the job (which acknowledges the click once its row exists), then say which one it is."""
     job = await create()
     await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
 
@@ -112,21 +110,24 @@ def reply_target(interaction: discord.Interaction[ImageBot]) -> int | None:
     return interaction.message.id if interaction.message else None
 
 
-async def original_inputs(bot: ImageBot, job: Job) -> tuple[list[InputImage], InputImage | None]:
-    """An edit's input images, read back from its status message (the bot's own, so always readable)."""
+GONE = "The images this edit started from are gone, so it can't be repeated."
+
+
+async def original_inputs(bot: ImageBot, job: Job) -> tuple[list[discord.Attachment], discord.Attachment | None]:
+    """An edit's input images, as attachments of its status message (the bot's own, so always readable)."""
     if job.status_message_id is None:
-        raise InvalidRequest("The images this edit started from are gone, so it can't be repeated.")
+        raise InvalidRequest(GONE)
     channel = bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
     try:
         status = await channel.fetch_message(job.status_message_id)
     except discord.HTTPException as exc:
-        raise InvalidRequest("The images this edit started from are gone, so it can't be repeated.") from exc
+        raise InvalidRequest(GONE) from exc
     roles = [i.role for i in await bot.store.inputs(job.id)]
     if len(roles) != len(status.attachments):
-        raise InvalidRequest("The images this edit started from are gone, so it can't be repeated.")
-    images = await read_images([a for a, r in zip(status.attachments, roles, strict=True) if r == "image"])
+        raise InvalidRequest(GONE)
+    images = [a for a, r in zip(status.attachments, roles, strict=True) if r == "image"]
     masks = [a for a, r in zip(status.attachments, roles, strict=True) if r == "mask"]
-    return images, (await read_image(masks[0]) if masks else None)
+    return images, (masks[0] if masks else None)
 
 
 async def reroll(interaction: discord.Interaction[ImageBot], job: Job, _: int | None) -> None:
@@ -139,9 +140,19 @@ async def reroll(interaction: discord.Interaction[ImageBot], job: Job, _: int | 
         job = dataclasses.replace(job, params={**job.params, "safety_tolerance": config.safety})
 
     async def create() -> Job:
-        inputs, mask = await original_inputs(bot, job) if job.kind == "edit" else ([], None)
+        if job.kind != "edit":
+            return await bot.jobs.rerun(
+                requester_of(interaction), job, reply_to_message_id=reply_target(interaction), ack=defer(interaction)
+            )
+        images, mask = await original_inputs(bot, job)
         return await bot.jobs.rerun(
-            requester_of(interaction), job, inputs=inputs, mask=mask, reply_to_message_id=reply_target(interaction)
+            requester_of(interaction),
+            job,
+            read=reader(images, mask),
+            image_count=len(images),
+            has_mask=mask is not None,
+            reply_to_message_id=reply_target(interaction),
+            ack=defer(interaction),
         )
 
     await start(interaction, create)
@@ -157,14 +168,15 @@ async def edit_selected(
     options = dataclasses.replace(options, safety_tolerance=config.safety_level)
 
     async def create() -> Job:
-        image = await read_image(attachment)
         return await bot.jobs.create_edit(
             requester_of(interaction),
             edit_model_for(job.model),
             prompt[:4000],
-            [image],
+            1,
             options,
+            reader([attachment]),
             reply_to_message_id=reply_target(interaction),
+            ack=defer(interaction),
         )
 
     await start(interaction, create)

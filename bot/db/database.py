@@ -1,13 +1,17 @@
-"""The bot's single SQLite connection: WAL, busy timeout, one transaction at a time."""
+"""The bot's SQLite database: WAL, busy timeout, numbered migrations, transactions cancellation cannot leave open.
+
+Writes go through one connection, one at a time. Reads use a second connection, so a button's lookup never
+waits behind a large write (WAL lets readers run beside the writer).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -16,35 +20,75 @@ from bot.db.migrations import MIGRATIONS
 log = logging.getLogger(__name__)
 
 Params = Iterable[Any] | dict[str, Any]
+T = TypeVar("T")
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer version of the bot."""
+
+
+async def _to_completion(step: Awaitable[T]) -> T:
+    """Run a step to its end even if the caller is cancelled meanwhile, then pass the cancellation on.
+
+    Used for BEGIN, COMMIT and ROLLBACK: a cancellation landing there must not leave the connection inside a
+    transaction (every later write would fail or be lost).
+    """
+    task = asyncio.ensure_future(step)
+    cancelled = False
+    while True:
+        try:
+            result = await asyncio.shield(task)
+            break
+        except asyncio.CancelledError:
+            if task.done():
+                result = task.result()
+                cancelled = True
+                break
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return result
+
+
+async def _connect(path: str) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = aiosqlite.Row
+    await conn.execute("PRAGMA busy_timeout = 5000")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    return conn
 
 
 class Database:
-    """Owns the connection. Writes go through `transaction()`, which serialises them."""
+    """Owns the connections. Writes go through `transaction()` or `execute()`, which serialise them."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: aiosqlite.Connection, reader: aiosqlite.Connection | None = None) -> None:
         self._conn = conn
+        self._reader = reader or conn
         self._lock = asyncio.Lock()
+        self._bulk = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
         """Open (creating the folder and file), configure and migrate the database."""
-        if str(path) != ":memory:":
+        memory = str(path) == ":memory:"
+        if not memory:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
-        conn.row_factory = aiosqlite.Row
+        conn = await _connect(str(path))
         db = cls(conn)
         try:
             await conn.execute("PRAGMA journal_mode = WAL")
-            await conn.execute("PRAGMA busy_timeout = 5000")
-            await conn.execute("PRAGMA foreign_keys = ON")
             await conn.execute("PRAGMA synchronous = NORMAL")
             await db._migrate()
+            if not memory:
+                db._reader = await _connect(str(path))
         except BaseException:
             await conn.close()
             raise
         return db
 
     async def close(self) -> None:
+        if self._reader is not self._conn:
+            await self._reader.close()
         await self._conn.close()
 
     async def _migrate(self) -> None:
@@ -52,37 +96,56 @@ class Database:
             row = await cursor.fetchone()
         current = int(row[0]) if row else 0
         if current > len(MIGRATIONS):
-            raise RuntimeError(f"database schema v{current} is newer than this bot (v{len(MIGRATIONS)})")
-        for version in range(current + 1, len(MIGRATIONS) + 1):
-            async with self.transaction() as conn:
-                await conn.executescript_in_transaction(MIGRATIONS[version - 1])
-                # PRAGMA takes no bound parameters; the version is an int we computed.
-                await conn.execute(f"PRAGMA user_version = {int(version)}")
-            log.info("database migrated to schema v%d", version)
+            raise SchemaTooNew(f"database schema v{current} is newer than this bot (v{len(MIGRATIONS)})")
+        if current == len(MIGRATIONS):
+            return
+        # Some migrations rebuild a table; foreign keys can only be switched off outside a transaction.
+        await self._conn.execute("PRAGMA foreign_keys = OFF")
+        try:
+            for version in range(current + 1, len(MIGRATIONS) + 1):
+                async with self.transaction() as tx:
+                    await tx.executescript_in_transaction(MIGRATIONS[version - 1])
+                    # PRAGMA takes no bound parameters; the version is an int we computed.
+                    await tx.execute(f"PRAGMA user_version = {int(version)}")
+                    if await tx.fetchall("PRAGMA foreign_key_check"):
+                        raise RuntimeError(f"migration {version} broke a foreign key")
+                log.info("database migrated to schema v%d", version)
+        finally:
+            await self._conn.execute("PRAGMA foreign_keys = ON")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error or cancellation, never left open."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
             try:
+                await _to_completion(self._conn.execute("BEGIN IMMEDIATE"))
                 yield Transaction(self._conn)
+                await _to_completion(self._conn.execute("COMMIT"))
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                await _to_completion(self._rollback())
                 raise
-            await self._conn.execute("COMMIT")
+
+    async def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            await self._conn.execute("ROLLBACK")
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether the write connection is inside a transaction (never true between calls)."""
+        return self._conn.in_transaction
 
     # Each call below is one round trip to aiosqlite's thread. Under load every round trip waits for a
     # turn of the event loop, so single statements run in autocommit mode (atomic by themselves) rather
-    # than as BEGIN/statement/COMMIT, and cursors are not closed explicitly. The lock only keeps them
-    # out of an open multi-statement transaction.
+    # than as BEGIN/statement/COMMIT, and cursors are not closed explicitly.
 
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         rows = await self.fetchall(sql, params)
         return rows[0] if rows else None
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
-        async with self._lock:
+        if self._reader is not self._conn:
+            return list(await self._reader.execute_fetchall(sql, params))
+        async with self._lock:  # one shared connection (in-memory database): stay out of open transactions
             return list(await self._conn.execute_fetchall(sql, params))
 
     async def execute(self, sql: str, params: Params = ()) -> int:
@@ -90,6 +153,12 @@ class Database:
         async with self._lock:
             cursor = await self._conn.execute(sql, params)
             return cursor.rowcount
+
+    async def execute_bulk(self, sql: str, params: Params = ()) -> int:
+        """Like execute, for a large write (image bytes): at most one waits for the writer at a time, so small
+        writes in front of an acknowledgement never queue behind a pile of them."""
+        async with self._bulk:
+            return await self.execute(sql, params)
 
 
 class Transaction:
@@ -120,3 +189,6 @@ class Transaction:
         for statement in script.split(";"):
             if statement.strip():
                 await self._conn.execute(statement)
+
+
+__all__ = ["Database", "Params", "SchemaTooNew", "Transaction"]

@@ -109,4 +109,86 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN route TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE jobs ADD COLUMN provider_cost REAL;
     """,
+    # 6: settle exactly once. A "preparing" state (the row exists before the acknowledgement), a random
+    # idempotency key and the exact submit body, a lease (owner + expiry), the notice the status message must
+    # end with, and when all chat work was done (closed). Rebuilt to widen the state CHECK.
+    """
+    CREATE TABLE jobs_v6 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('generate', 'edit')),
+        state TEXT NOT NULL CHECK (state IN ('preparing', 'queued', 'submitted', 'running', 'succeeded', 'failed',
+                                              'timed_out', 'cancelled')),
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        params TEXT NOT NULL,
+        prompt TEXT NOT NULL,
+        duration_key TEXT NOT NULL,
+        user_id INTEGER NOT NULL,
+        guild_id INTEGER,
+        channel_id INTEGER NOT NULL,
+        upload_limit INTEGER NOT NULL,
+        status_message_id INTEGER,
+        provider_task_id TEXT,
+        submit_started_at REAL,
+        submitted_at REAL,
+        deadline_at REAL,
+        finished_at REAL,
+        duration_ms INTEGER,
+        result_urls TEXT,
+        error_code TEXT,
+        error_message TEXT,
+        delivery_started_at REAL,
+        delivered_at REAL,
+        result_message_id INTEGER,
+        delivery_error TEXT,
+        created_at REAL NOT NULL,
+        cost INTEGER NOT NULL DEFAULT 0,
+        reply_to_message_id INTEGER,
+        route TEXT NOT NULL DEFAULT '[]',
+        provider_cost REAL,
+        idempotency_key TEXT NOT NULL,
+        submit_body TEXT,
+        lease_owner TEXT,
+        lease_expires_at REAL,
+        notice TEXT,
+        status_post_started_at REAL,
+        delivery_attempts INTEGER NOT NULL DEFAULT 0,
+        retry_at REAL,
+        closed_at REAL
+    );
+    INSERT INTO jobs_v6 (id, kind, state, provider, model, params, prompt, duration_key, user_id, guild_id,
+        channel_id, upload_limit, status_message_id, provider_task_id, submit_started_at, submitted_at, deadline_at,
+        finished_at, duration_ms, result_urls, error_code, error_message, delivery_started_at, delivered_at,
+        result_message_id, delivery_error, created_at, cost, reply_to_message_id, route, provider_cost,
+        idempotency_key, closed_at)
+    SELECT id, kind, state, provider, model, params, prompt, duration_key, user_id, guild_id,
+        channel_id, upload_limit, status_message_id, provider_task_id, submit_started_at, submitted_at, deadline_at,
+        finished_at, duration_ms, result_urls, error_code, error_message, delivery_started_at, delivered_at,
+        result_message_id, delivery_error, created_at, cost, reply_to_message_id, route, provider_cost,
+        lower(hex(randomblob(16))), delivered_at
+    FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v6 RENAME TO jobs;
+    CREATE INDEX jobs_open ON jobs (id) WHERE closed_at IS NULL;
+    CREATE INDEX jobs_durations ON jobs (finished_at) WHERE state = 'succeeded' AND duration_ms IS NOT NULL;
+    CREATE INDEX jobs_result_message ON jobs (result_message_id);
+    CREATE INDEX jobs_user_state ON jobs (user_id, state, id);
+    CREATE INDEX jobs_user_recent ON jobs (user_id, id);
+    CREATE INDEX jobs_state ON jobs (state, id);
+    CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE closed_at IS NULL;
+    UPDATE job_inputs SET data = NULL
+    WHERE data IS NOT NULL AND job_id IN (SELECT id FROM jobs WHERE state NOT IN ('queued', 'submitted', 'running'));
+    CREATE INDEX job_inputs_with_data ON job_inputs (job_id) WHERE data IS NOT NULL;
+    """,
+    # 7: credits follow the time of the charge, whatever the period type: `period_start` now holds when the
+    # charge was made (a refund carries its charge's time), so a period change keeps what was used. Bonus sums
+    # read only rows that touch bonus credits.
+    """
+    UPDATE quota_ledger SET period_start = created_at WHERE kind IN ('charge', 'reset');
+    UPDATE quota_ledger SET period_start = COALESCE(
+        (SELECT c.created_at FROM quota_ledger c WHERE c.job_id = quota_ledger.job_id AND c.kind = 'charge'),
+        period_start)
+    WHERE kind = 'refund';
+    CREATE INDEX quota_ledger_bonus ON quota_ledger (guild_id, user_id) WHERE bonus_credits != 0;
+    """,
 )

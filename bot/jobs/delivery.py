@@ -59,6 +59,10 @@ class Publisher(Protocol):
         """Post the result images; return the message id. Must be safe to repeat (a nonce or similar)."""
         ...
 
+    async def find_status(self, job: Job) -> int | None:
+        """The job's status message, if an earlier attempt posted it without recording its id."""
+        ...
+
     async def find_result(self, job: Job) -> int | None:
         """A result message already posted for this job, if any (after a crash mid-delivery)."""
         ...

@@ -11,8 +11,9 @@ import aiosqlite
 
 
 class JobState(enum.StrEnum):
-    """queued -> submitted -> running -> succeeded | failed | timed_out | cancelled."""
+    """preparing -> queued -> submitted -> running -> succeeded | failed | timed_out | cancelled."""
 
+    PREPARING = "preparing"  # the row exists (and is charged) while an edit's images are read
     QUEUED = "queued"
     SUBMITTED = "submitted"
     RUNNING = "running"
@@ -61,6 +62,15 @@ class Job:
     reply_to_message_id: int | None = None
     route: tuple[str, ...] = ()
     provider_cost: float | None = None
+    idempotency_key: str = ""
+    submit_body: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+    notice: str | None = None
+    status_post_started_at: float | None = None
+    delivery_attempts: int = 0
+    retry_at: float | None = None
+    closed_at: float | None = None
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> Job:

@@ -1,27 +1,32 @@
 """Drives jobs from their rows: submit, poll adaptively under a deadline, download, deliver once.
 
-Every step is recorded before the next begins, so `start()` after a crash or restart resumes each
-undelivered job where it stood: submitted jobs are polled again (never resubmitted), finished ones are
-delivered, and a delivery that may already have happened is looked up before posting again.
+A process drives a job only while it holds the job's lease (owner + expiry on the row, renewed by the sweeper
+while driving, taken over by another runner only once it has expired). Every step is recorded before the next
+begins, so a runner that claims a job after a crash or restart picks it up where it stood: submitted jobs are
+polled again (never resubmitted to a provider without an idempotency key), finished ones are delivered, and a
+delivery that may already have happened is looked up before posting again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
+import json
 import logging
+import os
 import random
+import secrets
+import socket
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
 
 from bot.jobs.delivery import DeliveryError, Phase, Publisher, StatusUpdate
-from bot.jobs.messages import USER_CANCELLED, JobMessages, RunnerConfig
+from bot.jobs.messages import JobMessages, Postponed, RunnerConfig
 from bot.jobs.models import Job, JobState
 from bot.jobs.schedule import DurationStats, poll_offsets
-from bot.jobs.store import JobStore
+from bot.jobs.settle import USER_CANCELLED, Outcome, Settler
+from bot.jobs.store import JobStore, LeaseLost
 from bot.media import ImageError, OutputImage, TooLargeToPost
 from bot.providers.base import (
     ImageProvider,
@@ -38,7 +43,6 @@ from bot.rendering import text
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 DEFAULT_PRIOR_SECONDS = 30.0
 POLL_JITTER = 0.03
 
@@ -50,7 +54,7 @@ _FINAL_STATES = {
 
 
 class JobRunner(JobMessages):
-    """Owns one named task per live job and the shared limits they run under."""
+    """Owns one named task per job it drives, the shared limits they run under, and the lease sweeper."""
 
     def __init__(
         self,
@@ -62,6 +66,7 @@ class JobRunner(JobMessages):
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        owner: str | None = None,
     ) -> None:
         self._store = store
         self._providers = providers
@@ -70,26 +75,49 @@ class JobRunner(JobMessages):
         self._config = config
         self._clock = clock
         self._sleep = sleep
+        self._settler = Settler(store, quota, clock)
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.lease_seconds = config.lease_seconds
         self._slots = asyncio.Semaphore(config.max_active)
         self._downloads = asyncio.Semaphore(config.max_parallel_downloads)
         self._user_slots: dict[int, asyncio.Semaphore] = {}
         self._user_jobs: Counter[int] = Counter()  # jobs per user holding or waiting for its slot
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._last_edit: dict[int, float] = {}
+        self._sweeper: asyncio.Task[None] | None = None
         self.stats = DurationStats()
 
     async def start(self) -> None:
-        """Learn durations from history and resume every undelivered job."""
+        """Learn durations from history, drop input bytes nobody needs, and start the sweeper, which claims every
+        open job that no live process holds (all of them after a restart) and renews this process's leases."""
         for key, duration_ms in reversed(await self._store.recent_durations()):
             self.stats.add(key, duration_ms / 1000)
-        pending = await self._store.undelivered()
-        for job in pending:
-            self.enqueue(job.id)
+        swept = await self._store.sweep_input_bytes()
+        if swept:
+            log.info("dropped the input images of %d ended job(s)", swept)
+        await self.sweep()
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="job-sweeper")
+
+    async def sweep(self) -> None:
+        """Renew this process's leases and start every claimable open job."""
+        now = self._clock()
+        await self._store.renew(self.owner, now, self.lease_seconds)
+        pending = [job_id for job_id in await self._store.claimable(now) if job_id not in self._tasks]
+        for job_id in pending:
+            self.enqueue(job_id)
         if pending:
-            log.info("resuming %d unfinished job(s)", len(pending))
+            log.info("picked up %d open job(s)", len(pending))
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await self._sleep(self._config.sweep_interval)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("job sweep failed; trying again later")
 
     def enqueue(self, job_id: int) -> None:
-        """Start driving a job (no-op if it is already being driven)."""
+        """Start driving a job (no-op if it is already being driven here)."""
         if job_id in self._tasks:
             return
         task = asyncio.create_task(self._drive(job_id), name=f"job-{job_id}")
@@ -97,7 +125,8 @@ class JobRunner(JobMessages):
         task.add_done_callback(lambda t: self._forget(job_id, t))
 
     def _forget(self, job_id: int, task: asyncio.Task[None]) -> None:
-        self._tasks.pop(job_id, None)
+        if self._tasks.get(job_id) is task:
+            del self._tasks[job_id]
         self._last_edit.pop(job_id, None)
         if not task.cancelled() and task.exception() is not None:
             log.error("job %d task crashed", job_id, exc_info=task.exception())
@@ -112,8 +141,12 @@ class JobRunner(JobMessages):
     def active_jobs(self) -> int:
         return len(self._tasks)
 
+    async def settle(self, job: Job, outcome: Outcome) -> Job:
+        """End a job (see bot.jobs.settle): for callers outside the runner, e.g. an edit whose images were refused."""
+        return await self._settler.settle(job, outcome)
+
     async def cancel(self, job_id: int) -> Job:
-        """Stop a queued or running job: no more polling, state cancelled, credits given back.
+        """Stop a job: no more polling, state cancelled, credits given back, status message updated.
 
         The Hub documents no way to cancel a task, so a task already submitted may still finish there;
         its result is simply not fetched or posted.
@@ -123,31 +156,39 @@ class JobRunner(JobMessages):
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         job = await self._store.get(job_id)
-        if job.state.terminal:
-            if job.delivered_at is None:
-                self.enqueue(job_id)  # it finished meanwhile: let delivery go on
-            return job
-        job = await self._finish(job, JobState.CANCELLED, USER_CANCELLED, text.CANCELLED)
-        await self._deliver(job, None)
+        if not job.state.terminal:
+            job = await self._settler.settle(job, Outcome(JobState.CANCELLED, USER_CANCELLED, text.CANCELLED))
+        if job.closed_at is None:
+            self.enqueue(job_id)  # the status message (or a finished result) still needs the chat
         return job
 
     async def close(self) -> None:
-        """Stop driving jobs. Their rows stay as they are, to be resumed by the next start()."""
-        tasks = list(self._tasks.values())
+        """Stop driving jobs and hand their leases back; the rows stay as they are, for the next start()."""
+        tasks = [*self._tasks.values(), *([self._sweeper] if self._sweeper else [])]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            await self._store.release_all(self.owner)
+        except Exception:
+            log.warning("could not release job leases; they expire in %.0fs", self.lease_seconds, exc_info=True)
 
     # -- one job ---------------------------------------------------------------------------------
 
     async def _drive(self, job_id: int) -> None:
+        if not await self._store.claim(job_id, self.owner, self._clock(), self.lease_seconds):
+            return  # another live process holds it, or it is closed or not yet due
         job = await self._store.get(job_id)
         images: list[OutputImage] | None = None
         try:
+            if job.state is JobState.PREPARING:
+                # Its images were being read by a process that is gone: nothing was sent anywhere.
+                job = await self._settler.settle(job, Outcome(JobState.FAILED, "interrupted", text.INTERRUPTED))
             if not job.state.terminal:
                 job, images = await self._run_in_turn(job)
-            if job.delivered_at is None:
-                await self._deliver(job, images)
+            await self._complete(job, images)
+        except (LeaseLost, Postponed) as exc:
+            log.info("job %d: %s", job_id, exc)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -178,7 +219,7 @@ class JobRunner(JobMessages):
     async def _run_at_provider(self, job: Job) -> tuple[Job, list[OutputImage] | None]:
         provider = self._providers.get(job.provider)
         if provider is None:
-            return await self._finish(job, JobState.FAILED, "no_provider", text.PROVIDER_NOT_CONFIGURED), None
+            return await self._end(job, JobState.FAILED, "no_provider", text.PROVIDER_NOT_CONFIGURED), None
         if job.state is JobState.QUEUED:
             job = await self._submit(job, provider)
             if job.state.terminal:
@@ -187,40 +228,49 @@ class JobRunner(JobMessages):
         job = await self._show(job, StatusUpdate(Phase.GENERATING))
         return await self._poll(job, provider)
 
+    async def _end(self, job: Job, state: JobState, code: str, reason: str) -> Job:
+        return await self._settler.settle(job, Outcome(state, code, reason))
+
     async def _submit(self, job: Job, provider: ImageProvider) -> Job:
         if job.submit_started_at is not None and not provider.idempotent_submit:
             # A previous process sent the request and died before recording the answer. Sending it
             # again could run (and bill) the task twice, so stop here and tell the user.
             log.warning("job %d: submit outcome unknown after restart; not resubmitting", job.id)
-            return await self._finish(
-                job, JobState.FAILED, SubmitOutcomeUnknown.code, SubmitOutcomeUnknown.user_message
-            )
-        params = job.params
-        if job.kind == "edit":
-            job, hosted = await self._hosted_inputs(job)
-            if hosted is None:
-                return await self._finish(job, JobState.FAILED, "input_unavailable", text.INPUT_UNAVAILABLE)
-            params = {**params, **hosted}
+            return await self._end(job, JobState.FAILED, SubmitOutcomeUnknown.code, SubmitOutcomeUnknown.user_message)
         while True:
-            await self._store.mark_submit_started(job.id, self._clock())
+            if job.submit_body is not None and provider.idempotent_submit:
+                body = json.loads(job.submit_body)  # a resend must be byte-identical to what was first sent
+            else:
+                params = job.params
+                if job.kind == "edit":
+                    job, hosted = await self._hosted_inputs(job)
+                    if hosted is None:
+                        return await self._end(job, JobState.FAILED, "input_unavailable", text.INPUT_UNAVAILABLE)
+                    params = {**params, **hosted}
+                body = provider.request_body(job.model, params)
+            encoded = json.dumps(body, sort_keys=True)
+            await self._store.mark_submit_started(job.id, self.owner, encoded, self._clock())
+            job = dataclasses.replace(job, submit_body=encoded, submit_started_at=self._clock())
             try:
-                task_id = await provider.submit(job.model, params, f"job-{job.id}")
+                task_id = await provider.submit(body, job.idempotency_key)
                 break
             except ProviderUnavailable as exc:
                 fallback = self._next_provider(job)
                 if fallback is None:
                     log.warning("job %d: submit to %s failed: %s", job.id, provider.name, exc)
-                    return await self._finish(job, JobState.FAILED, exc.code, exc.user_message)
-                # Unreachable or 5xx: no task was created there, so the next provider may take it.
+                    return await self._end(job, JobState.FAILED, exc.code, exc.user_message)
+                # Unreachable or rate-limited: no task was created there, so the next provider may take it.
                 log.warning("job %d: %s unavailable (%s); failing over to %s", job.id, provider.name, exc, fallback)
                 key = job.duration_key.replace(f"{job.provider}:", f"{fallback}:", 1)
                 await self._store.switch_provider(job.id, fallback, key)
-                job = dataclasses.replace(job, provider=fallback, duration_key=key, submit_started_at=None)
+                job = dataclasses.replace(
+                    job, provider=fallback, duration_key=key, submit_started_at=None, submit_body=None
+                )
                 provider = self._providers[fallback]
             except ProviderError as exc:
                 level = logging.ERROR if isinstance(exc, ProviderAuthError) else logging.WARNING
                 log.log(level, "job %d: submit to %s failed: %s", job.id, provider.name, exc)
-                return await self._finish(job, JobState.FAILED, exc.code, exc.user_message)
+                return await self._end(job, JobState.FAILED, exc.code, exc.user_message)
         now = self._clock()
         await self._store.mark_submitted(job.id, task_id, now, now + self._config.deadline_seconds)
         if job.kind == "edit":
@@ -267,10 +317,12 @@ class JobRunner(JobMessages):
         polls = 0
         while True:
             now = self._clock()
-            if now >= job.deadline_at:
+            # Poll at least once before judging the deadline: after an outage the task may have finished (and been
+            # billed) while nobody was looking.
+            if polls and now >= job.deadline_at:
                 log.info("job %d: deadline reached after %d polls", job.id, polls)
-                return await self._finish(job, JobState.TIMED_OUT, "deadline", text.DEADLINE_REACHED), None
-            if next_at > now:
+                return await self._end(job, JobState.TIMED_OUT, "deadline", text.DEADLINE_REACHED), None
+            if next_at > now and (polls or now < job.deadline_at):
                 await self._sleep(min(next_at, job.deadline_at) - now)
                 continue
             polls += 1
@@ -281,7 +333,7 @@ class JobRunner(JobMessages):
                 status = None
             except ProviderError as exc:
                 log.warning("job %d: poll refused: %s", job.id, exc)
-                return await self._finish(job, JobState.FAILED, exc.code, exc.user_message), None
+                return await self._end(job, JobState.FAILED, exc.code, exc.user_message), None
             now = self._clock()
             while next_at <= now:
                 next_at = job.submitted_at + next(offsets) * stretch
@@ -310,12 +362,12 @@ class JobRunner(JobMessages):
                 status.error_message,
             )
             reason = text.task_failed(status.state.value, status.error_message)
-            return await self._finish(
+            return await self._end(
                 job, _FINAL_STATES[status.state], status.error_code or status.state.value, reason
             ), None
         if not status.images:
             log.error("job %d: completed without images; payload: %.2000s", job.id, status.raw)
-            return await self._finish(job, JobState.FAILED, "no_images", text.NO_IMAGES), None
+            return await self._end(job, JobState.FAILED, "no_images", text.NO_IMAGES), None
         started = time.perf_counter()
         try:
             images = await self._fetch_images(job, provider, status.images)
@@ -327,70 +379,27 @@ class JobRunner(JobMessages):
                 message = text.TOO_LARGE_TO_POST
             else:
                 message = text.image_unusable(str(exc))
-            return await self._finish(job, JobState.FAILED, "bad_result", message), None
+            return await self._end(job, JobState.FAILED, "bad_result", message), None
         log.debug("job %d: fetched %d image(s) in %.0f ms", job.id, len(images), (time.perf_counter() - started) * 1000)
         duration_ms = status.elapsed_ms or int((self._clock() - job.submitted_at) * 1000)
         if status.cost is not None:
             await self._store.set_provider_cost(job.id, status.cost)
             job = dataclasses.replace(job, provider_cost=status.cost)
         self.stats.add(job.duration_key, duration_ms / 1000)
-        job = await self._finish(
-            job, JobState.SUCCEEDED, duration_ms=duration_ms, result_urls=status.images, delivery_started=True
-        )
-        return job, images
-
-    async def _finish(
-        self,
-        job: Job,
-        state: JobState,
-        error_code: str | None = None,
-        error_message: str | None = None,
-        *,
-        duration_ms: int | None = None,
-        result_urls: tuple[str, ...] = (),
-        delivery_started: bool = False,
-    ) -> Job:
-        now = self._clock()
-        finish = functools.partial(
-            self._store.finish,
-            job.id,
-            state,
-            now,
-            duration_ms=duration_ms,
-            result_urls=result_urls,
-            error_code=error_code,
-            error_message=error_message,
-            delivery_started=delivery_started,
-        )
-        refunded = False
-        if state is JobState.SUCCEEDED:
-            changed = await finish()  # one statement: the charge stays, nothing else to write
-        else:
-            # The state change and the refund are one transaction: a crash can lose neither, nor repeat it.
-            async with self._store.transaction() as tx:
-                changed = await finish(tx=tx)
-                if changed:
-                    refunded = await self._quota.refund(tx, job.id)
-        if not changed:  # someone else ended it first; the row says how
-            return await self._store.get(job.id)
-        log.info("job %d: %s%s", job.id, state, f" (refunded {job.cost} credits)" if refunded else "")
-        return dataclasses.replace(
-            job,
-            state=state,
-            finished_at=now,
-            duration_ms=duration_ms,
-            result_urls=result_urls,
-            error_code=error_code,
-            error_message=error_message,
-            delivery_started_at=now if delivery_started else None,
-        )
+        outcome = Outcome(JobState.SUCCEEDED, duration_ms=duration_ms, result_urls=status.images)
+        return await self._settler.settle(job, outcome), images
 
     async def _fail_after_crash(self, job_id: int) -> None:
         try:
             job = await self._store.get(job_id)
             if not job.state.terminal:
-                job = await self._finish(job, JobState.FAILED, "internal", text.GENERIC_FAILURE)
-            if job.delivered_at is None and job.state is not JobState.SUCCEEDED:
-                await self._deliver(job, None)
+                job = await self._end(job, JobState.FAILED, "internal", text.GENERIC_FAILURE)
+            await self._complete(job, None)
+        except Postponed:
+            pass
         except Exception:
-            log.exception("job %d: could not record the failure", job_id)
+            log.exception("job %d: could not record the failure; trying again later", job_id)
+            try:
+                await self._postpone(job_id)
+            except Exception:
+                log.exception("job %d: could not postpone it either", job_id)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.db import Database
 from bot.errors import InvalidRequest
-from bot.jobs.models import Job, JobInput
+from bot.jobs.models import Job, JobInput, JobState
 from bot.jobs.runner import JobRunner
+from bot.jobs.settle import Outcome
 from bot.jobs.store import JobStore
 from bot.media import InputImage
 from bot.providers.catalog import (
@@ -29,6 +31,9 @@ from bot.quota.service import QuotaService
 
 log = logging.getLogger(__name__)
 
+Ack = Callable[[], Awaitable[object]]
+ReadInputs = Callable[[], Awaitable[tuple[list[InputImage], InputImage | None]]]
+
 
 @dataclass(frozen=True)
 class Requester:
@@ -42,7 +47,8 @@ class Requester:
 
 
 class JobService:
-    """Creates jobs. The row exists (in one transaction) before anything reaches a provider."""
+    """Creates jobs. The row exists (in one transaction with its charge) before the request is acknowledged and
+    before anything reaches a provider."""
 
     def __init__(
         self,
@@ -61,39 +67,50 @@ class JobService:
         self._router = router
         self._clock = clock
 
-    async def create_generate(self, requester: Requester, model: str, prompt: str, options: ImageOptions) -> Job:
-        """Validate, charge and record a text-to-image request, then start it.
+    async def create_generate(
+        self, requester: Requester, model: str, prompt: str, options: ImageOptions, *, ack: Ack | None = None
+    ) -> Job:
+        """Validate, charge and record a text-to-image request, acknowledge it, then start it.
 
-        The capacity check, the charge and the job row are one transaction, so concurrent requests can
-        never spend the same credits twice. Raises InvalidRequest, QuotaExceeded or TooManyJobs.
+        The capacity check, the price, the charge and the job row are one transaction, so concurrent requests can
+        never spend the same credits twice. Raises InvalidRequest, QuotaExceeded or TooManyJobs (nothing charged).
         """
         payload = build_input(model, prompt, options)
-        return await self._create(requester, "generate", model, payload, options, [], None)
+        job = await self._insert(requester, "generate", model, payload, JobState.QUEUED, None)
+        await self._acknowledged(job, ack)
+        self._runner.enqueue(job.id)
+        return job
 
     async def create_edit(
         self,
         requester: Requester,
         model: str,
         prompt: str,
-        images: list[InputImage],
+        image_count: int,
         options: ImageOptions,
+        read: ReadInputs,
         *,
-        mask: InputImage | None = None,
+        has_mask: bool = False,
         reply_to_message_id: int | None = None,
+        ack: Ack | None = None,
     ) -> Job:
-        """Like create_generate, for an edit of checked input images (kept until the status message hosts them)."""
-        payload = build_edit_input(model, prompt, len(images), options, mask is not None)
-        inputs = _job_inputs(images, mask)
-        return await self._create(requester, "edit", model, payload, options, inputs, reply_to_message_id)
+        """An edit: the row is recorded (and charged) as "preparing", then acknowledged, then `read` downloads and
+        checks the images, which are stored before the job is queued. If reading fails, the job ends quietly,
+        refunded, and the error goes back to the caller to answer privately."""
+        payload = build_edit_input(model, prompt, image_count, options, has_mask)
+        job = await self._insert(requester, "edit", model, payload, JobState.PREPARING, reply_to_message_id)
+        return await self._prepare(job, read, ack)
 
     async def rerun(
         self,
         requester: Requester,
         job: Job,
         *,
-        inputs: list[InputImage] | None = None,
-        mask: InputImage | None = None,
+        read: ReadInputs | None = None,
+        image_count: int = 0,
+        has_mask: bool = False,
         reply_to_message_id: int | None = None,
+        ack: Ack | None = None,
     ) -> Job:
         """The same request again (Reroll): same model, prompt and options, with a new seed where there is one."""
         spec = MODELS.get(job.model)
@@ -102,61 +119,85 @@ class JobService:
         params = dict(job.params)
         if "seed" in spec.fields:
             params["seed"] = random.randint(0, MAX_SEED)
-        images = inputs or []
         extra: dict[str, object] = {}
         if job.kind == "edit":
-            extra["image_urls"] = [PLACEHOLDER_URL] * len(images)
-            if mask is not None:
+            extra["image_urls"] = [PLACEHOLDER_URL] * image_count
+            if has_mask:
                 extra["mask_url"] = PLACEHOLDER_URL
         try:
             payload = spec.input_model.model_validate({**params, **extra})
         except ValueError as exc:
-            raise InvalidRequest(f"This request can't be repeated: {exc}") from exc
-        job_inputs = _job_inputs(images, mask)
-        resolution = params.get("resolution")
-        options = ImageOptions(resolution=resolution if isinstance(resolution, str) else None)
-        return await self._create(requester, job.kind, job.model, payload, options, job_inputs, reply_to_message_id)
+            raise InvalidRequest("This request can't be repeated with the current model options.") from exc
+        if job.kind != "edit" or read is None:
+            new = await self._insert(requester, job.kind, job.model, payload, JobState.QUEUED, reply_to_message_id)
+            await self._acknowledged(new, ack)
+            self._runner.enqueue(new.id)
+            return new
+        new = await self._insert(requester, "edit", job.model, payload, JobState.PREPARING, reply_to_message_id)
+        return await self._prepare(new, read, ack)
 
-    async def _create(
+    async def _prepare(self, job: Job, read: ReadInputs, ack: Ack | None) -> Job:
+        """Acknowledge a preparing job, read and store its inputs, then queue it; end it quietly if reading fails."""
+        try:
+            await self._acknowledged(job, ack)
+            images, mask = await read()
+            for item in _job_inputs(images, mask):
+                await self._store.store_input(job.id, item)
+        except BaseException as exc:
+            # Nothing was sent anywhere: give the credits back and tell the member (through the caller) why.
+            await self._runner.settle(job, Outcome(JobState.FAILED, "input_refused", str(exc)[:300], quiet=True))
+            raise
+        if not await self._store.mark_ready(job.id):
+            return await self._store.get(job.id)  # cancelled or ended meanwhile
+        self._runner.enqueue(job.id)
+        return job
+
+    async def _acknowledged(self, job: Job, ack: Ack | None) -> None:
+        if ack is not None:
+            await ack()
+
+    async def _insert(
         self,
         requester: Requester,
         kind: str,
         model: str,
         payload: HubInput,
-        options: ImageOptions,
-        inputs: list[JobInput],
+        state: JobState,
         reply_to_message_id: int | None,
     ) -> Job:
         route = self._router.route(model, payload.model_dump(mode="json", exclude_none=True))
         provider = route[0]
         params = api_params(payload)
         resolution = params.get("resolution") or _size_key(params.get("image_size"))
+        now = self._clock()
+        values = {
+            "kind": kind,
+            "state": state.value,
+            "provider": provider,
+            "model": model,
+            "params": params,
+            "prompt": payload.prompt,
+            "duration_key": f"{provider}:{model}:{resolution or 'default'}",
+            "user_id": requester.user_id,
+            "guild_id": requester.guild_id,
+            "channel_id": requester.channel_id,
+            "upload_limit": requester.upload_limit,
+            "reply_to_message_id": reply_to_message_id,
+            "route": route,
+            "created_at": now,
+            # Random, never the row id: ids repeat across databases that share an API key.
+            "idempotency_key": secrets.token_hex(16),
+            "lease_owner": self._runner.owner,
+            "lease_expires_at": now + self._runner.lease_seconds,
+        }
         async with self._db.transaction() as tx:
             await self._quota.check_capacity(tx, requester.user_id)
-            cost = await self._quota.cost(tx, requester.guild_id, model, options.resolution, payload.num_images)
-            job_id = await self._store.insert(
-                tx,
-                kind=kind,
-                provider=provider,
-                model=model,
-                params=params,
-                prompt=payload.prompt,
-                duration_key=f"{provider}:{model}:{resolution or 'default'}",
-                user_id=requester.user_id,
-                guild_id=requester.guild_id,
-                channel_id=requester.channel_id,
-                upload_limit=requester.upload_limit,
-                cost=cost,
-                reply_to_message_id=reply_to_message_id,
-                route=route,
-                created_at=self._clock(),
-            )
-            for item in inputs:
-                await self._store.insert_input(tx, job_id, item)
+            cost = await self._quota.price(tx, requester.guild_id, model, params)
+            job_id = await self._store.insert(tx, cost=cost, **values)
             await self._quota.reserve(tx, job_id, requester.guild_id, requester.user_id, requester.role_ids, cost)
+            job = await self._store.get_in(tx, job_id)
         log.info("job %d: %s created for user %d (%s, %d credits)", job_id, kind, requester.user_id, model, cost)
-        self._runner.enqueue(job_id)
-        return await self._store.get(job_id)
+        return job
 
 
 def _job_inputs(images: list[InputImage], mask: InputImage | None) -> list[JobInput]:

@@ -99,8 +99,13 @@ class ImageProvider(Protocol):
         """Why this provider cannot serve a request (Hub model id and Hub-shaped params), or None if it can."""
         ...
 
-    async def submit(self, model: str, params: dict[str, Any], idempotency_key: str) -> str:
-        """Create a task and return its id."""
+    def request_body(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The exact request this provider would be sent (stored before sending, so a resend is identical)."""
+        ...
+
+    async def submit(self, body: dict[str, Any], idempotency_key: str) -> str:
+        """Send a body from `request_body` and return the task id. Raises SubmitOutcomeUnknown when a task may
+        exist although no id came back, ProviderUnavailable only when none can exist."""
         ...
 
     async def poll(self, task_id: str) -> TaskStatus:

@@ -61,7 +61,11 @@ class GeminiProvider(BearerApi):
             return f"it has no {params.get('resolution')} resolution for this model"
         return None
 
-    def _body(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+    def request_body(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One task body, sent `tasks` times (one image per task)."""
+        return {"tasks": int(params.get("num_images", 1)), "request": self._task_body(model, params)}
+
+    def _task_body(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
         family = model.removesuffix("-edit")
         body: dict[str, Any] = {"prompt": params["prompt"], "model": MODEL_IDS[family], "num_images": 1}
         if model.endswith("-edit"):
@@ -75,13 +79,13 @@ class GeminiProvider(BearerApi):
             body["resolution"] = params["resolution"]
         return body
 
-    async def submit(self, model: str, params: dict[str, Any], idempotency_key: str) -> str:
+    async def submit(self, body: dict[str, Any], idempotency_key: str) -> str:
         """One task per image; returns a JSON list of task ids."""
-        body = self._body(model, params)
+        request: dict[str, Any] = body["request"]
         ids: list[str] = []
-        for _ in range(int(params.get("num_images", 1))):
+        for _ in range(int(body["tasks"])):
             try:
-                ids.append(await self._submit_one(model, body))
+                ids.append(await self._submit_one(request))
             except ProviderUnavailable as exc:
                 if not ids:
                     raise  # nothing was created: another provider may take the job
@@ -89,9 +93,14 @@ class GeminiProvider(BearerApi):
                 raise PartialSubmit(f"gemini accepted {len(ids)} of the tasks: {exc}") from exc
         return json.dumps(ids)
 
-    async def _submit_one(self, model: str, body: dict[str, Any]) -> str:
+    async def _submit_one(self, body: dict[str, Any]) -> str:
         payload = await self._call(
-            "POST", "/gemini/image/generate", json=body, idempotent=False, what=f"gemini submit {model}"
+            "POST",
+            "/gemini/image/generate",
+            json=body,
+            idempotent=False,
+            creates=True,
+            what=f"gemini submit {body['model']}",
         )
         task_id = payload.get("taskId") or payload.get("task_id")
         if not isinstance(task_id, str | int) or not str(task_id):

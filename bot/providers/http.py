@@ -115,8 +115,9 @@ def _clean(text: str) -> str:
 
 
 class _Retry(Exception):
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
+    def __init__(self, status: int, retry_after: float | None = None) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
         self.retry_after = retry_after
 
 
@@ -128,7 +129,7 @@ def raise_for_status(response: httpx.Response) -> None:
     if status in (401, 403):
         raise ProviderAuthError(f"HTTP {status} from {response.request.url.path}")
     if status == 429 or status >= 500:
-        raise _Retry(f"HTTP {status}", parse_retry_after(response.headers.get("Retry-After")))
+        raise _Retry(status, parse_retry_after(response.headers.get("Retry-After")))
     raise ProviderRejected(status, error_detail(response))
 
 
@@ -139,18 +140,23 @@ async def send(
     policy: RetryPolicy,
     idempotent: bool,
     what: str,
+    creates: bool = False,
     stream: bool = False,
     limiter: asyncio.Semaphore | None = None,
 ) -> httpx.Response:
     """Send a request, retrying what is safe to retry.
 
-    Network errors before the request left are always retried. Errors after it was sent (read timeout,
-    dropped connection) are retried only for idempotent requests; otherwise SubmitOutcomeUnknown.
+    Network errors before the request left, and 429s, are always retried: nothing was created. Errors after it
+    was sent (read timeout, dropped connection) and 5xx answers are retried only for idempotent requests. For a
+    request that `creates` something (a submit), such an error means a task may exist: SubmitOutcomeUnknown, at
+    once when the request is not idempotent, after the retries when it is — never ProviderUnavailable, which
+    would let the job fail over to another provider.
     With stream=True the caller must close the returned response. `limiter` caps requests in flight:
     httpcore's pool scans its whole wait queue on every event, so hundreds of queued requests cost
     quadratic CPU, while waiting on a semaphore costs nothing.
     """
     attempt = 0
+    maybe_created = False
     while True:
         try:
             if limiter is None:
@@ -166,13 +172,20 @@ async def send(
             return response
         except _Retry as exc:
             reason, retry_after = str(exc), exc.retry_after
+            if creates and exc.status >= 500:
+                if not idempotent:
+                    raise SubmitOutcomeUnknown(f"{what}: {reason} after the request was sent") from exc
+                maybe_created = True
         except NOT_SENT_ERRORS as exc:
             reason, retry_after = type(exc).__name__, None
         except httpx.TransportError as exc:
             if not idempotent:
                 raise SubmitOutcomeUnknown(f"{what}: {type(exc).__name__} after the request was sent") from exc
             reason, retry_after = type(exc).__name__, None
+            maybe_created = maybe_created or creates
         if attempt >= policy.max_retries:
+            if maybe_created:
+                raise SubmitOutcomeUnknown(f"{what}: gave up after {attempt + 1} attempts ({reason}); a task may exist")
             raise ProviderUnavailable(f"{what}: gave up after {attempt + 1} attempts ({reason})")
         delay = policy.backoff(attempt, retry_after)
         log.warning("%s failed (%s); retry %d/%d in %.1fs", what, reason, attempt + 1, policy.max_retries, delay)
@@ -269,6 +282,7 @@ class BearerApi:
         *,
         what: str,
         idempotent: bool,
+        creates: bool = False,
         headers: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> dict[str, Any]:
@@ -279,6 +293,7 @@ class BearerApi:
             lambda: self._client.build_request(method, path, headers=merged, **kwargs),
             policy=self._policy,
             idempotent=idempotent,
+            creates=creates,
             what=what,
             limiter=self._in_flight,
         )

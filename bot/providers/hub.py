@@ -30,10 +30,14 @@ class HubProvider(BearerApi):
     def unsupported(self, model: str, params: dict[str, Any]) -> str | None:
         return None  # requests are validated against the Hub's own input models
 
-    async def submit(self, model: str, params: dict[str, Any], idempotency_key: str) -> str:
-        """Create a task; return its id (from `task_id`, `taskId` or `id`)."""
-        body = {"model": model, "input": params}
-        payload = await self._call("POST", "/hub/v1/image", json=body, idempotent=False, what=f"hub submit {model}")
+    def request_body(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {"model": model, "input": params}
+
+    async def submit(self, body: dict[str, Any], idempotency_key: str) -> str:
+        """Create a task; return its id (from `task_id`, `taskId` or `id`). Sent once: no idempotency key."""
+        payload = await self._call(
+            "POST", "/hub/v1/image", json=body, idempotent=False, creates=True, what=f"hub submit {body['model']}"
+        )
         for key in ("task_id", "taskId", "id"):
             value = payload.get(key)
             if isinstance(value, str | int) and str(value):

@@ -57,7 +57,7 @@ class MindVideoProvider(BearerApi):
             return "it has no 0.5K resolution"
         return None
 
-    def _body(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
+    def request_body(self, model: str, params: dict[str, Any]) -> dict[str, Any]:
         # The schema rejects unknown fields (additionalProperties: false): send only documented keys.
         family = model.removesuffix("-edit")
         data: dict[str, Any] = {"prompt": params["prompt"], "n": int(params.get("num_images", 1))}
@@ -71,15 +71,15 @@ class MindVideoProvider(BearerApi):
             data["mask_url"] = params["mask_url"]
         return {"model": SLUGS[family], "input": data}
 
-    async def submit(self, model: str, params: dict[str, Any], idempotency_key: str) -> str:
-        body = self._body(model, params)
+    async def submit(self, body: dict[str, Any], idempotency_key: str) -> str:
         payload = await self._call(
             "POST",
             "/api/v1/tasks",
             json=body,
             headers={"Idempotency-Key": f"imagebot-{idempotency_key}"},
-            idempotent=True,  # the key makes a repeat return the original task
-            what=f"mindvideo submit {model}",
+            idempotent=True,  # the key (random per job) and the identical body make a repeat return the original task
+            creates=True,
+            what=f"mindvideo submit {body['model']}",
         )
         task_id = payload.get("task_id") or payload.get("id")
         if not isinstance(task_id, str | int) or not str(task_id):

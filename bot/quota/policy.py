@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -70,18 +71,48 @@ def effective_limit(user: Limit | None, roles: Iterable[Limit], guild: Limit | N
     return guild if guild is not None else bot_default
 
 
+_DAYS = {Period.DAY: 1.0, Period.WEEK: 7.0, Period.MONTH: 30.0}
+
+
 def _more_generous(a: Limit, b: Limit) -> bool:
+    """Compared per day, so 20 a month is less than 10 a day."""
     if a.unlimited or b.unlimited:
         return a.unlimited and not b.unlimited
     assert a.credits is not None and b.credits is not None
-    return a.credits > b.credits
+    return a.credits / _DAYS[a.period] > b.credits / _DAYS[b.period]
+
+
+def family_of(model: str) -> str:
+    """The priced model family: an edit model costs what its text-to-image twin costs."""
+    return model.removesuffix("-edit")
+
+
+# Custom GPT Image 2 sizes are priced at the nearest named resolution by pixel count.
+_RESOLUTION_PIXELS = {"1K": 1024 * 1024, "2K": 2048 * 2048, "4K": 3840 * 2160}
+
+
+def normalised_resolution(params: Mapping[str, object]) -> str | None:
+    """The resolution a request asks for, as 1K/2K/4K (or 0.5K), from `resolution` or a custom `image_size`."""
+    resolution = params.get("resolution")
+    if isinstance(resolution, str):
+        return resolution
+    size = params.get("image_size")
+    if isinstance(size, Mapping):
+        width, height = size.get("width"), size.get("height")
+        if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+            pixels = width * height
+            return min(_RESOLUTION_PIXELS, key=lambda name: abs(math.log(pixels / _RESOLUTION_PIXELS[name])))
+    if isinstance(size, str):
+        return "1K"  # the named presets are all about one megapixel
+    return None
 
 
 def job_cost(
     model: str, resolution: str | None, count: int, weights: Mapping[str, int], overrides: Mapping[str, int]
 ) -> int:
-    """Credits for a job: per-image weight for `model:resolution`, else `model`, else 1; guild overrides first."""
-    keys = ([f"{model}:{resolution}"] if resolution else []) + [model]
+    """Credits for a job: per-image weight for `family:resolution`, else `family`, else 1; guild overrides first."""
+    family = family_of(model)
+    keys = ([f"{family}:{resolution}"] if resolution else []) + [family]
     for table in (overrides, weights):
         for key in keys:
             if key in table:

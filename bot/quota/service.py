@@ -13,7 +13,17 @@ import aiosqlite
 from bot.db import Database
 from bot.db.database import Params, Transaction
 from bot.errors import UserFacingError
-from bot.quota.policy import Limit, Period, Source, effective_limit, job_cost, next_reset, period_start
+from bot.quota.policy import (
+    Limit,
+    Period,
+    Source,
+    effective_limit,
+    family_of,
+    job_cost,
+    next_reset,
+    normalised_resolution,
+    period_start,
+)
 
 DM_GUILD = 0  # quotas in DMs are kept under guild id 0 and use the bot-wide default
 
@@ -28,24 +38,34 @@ _SET_COST = """
 INSERT INTO quota_costs (guild_id, cost_key, credits) VALUES (?, ?, ?)
 ON CONFLICT (guild_id, cost_key) DO UPDATE SET credits = excluded.credits
 """
+# `period_start` holds when a charge was made (a refund or reset carries the time it counts at), so usage is a
+# window of time whatever period type applied when each credit was spent.
 _USED = """
-SELECT COALESCE(SUM(period_credits), 0) FROM quota_ledger WHERE guild_id = ? AND user_id = ? AND period_start = ?
+SELECT COALESCE(SUM(period_credits), 0) FROM quota_ledger WHERE guild_id = ? AND user_id = ? AND period_start >= ?
 """
-_BONUS = "SELECT COALESCE(-SUM(bonus_credits), 0) FROM quota_ledger WHERE guild_id = ? AND user_id = ?"
+_BONUS = """
+SELECT COALESCE(-SUM(bonus_credits), 0) FROM quota_ledger WHERE guild_id = ? AND user_id = ? AND bonus_credits != 0
+"""
 _LEDGER = """
 INSERT INTO quota_ledger (guild_id, user_id, job_id, kind, period_start, period_credits, bonus_credits, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 """
 _CHARGE_OF_JOB = """
-SELECT guild_id, user_id, period_start, period_credits, bonus_credits FROM quota_ledger
+SELECT guild_id, user_id, period_start, period_credits, bonus_credits, id FROM quota_ledger
 WHERE job_id = ? AND kind = 'charge'
+"""
+_RESET_SINCE = """
+SELECT 1 FROM quota_ledger
+WHERE guild_id = ? AND user_id = ? AND period_start >= ? AND kind = 'reset' AND id > ? LIMIT 1
 """
 _REFUND = """
 INSERT OR IGNORE INTO quota_ledger
     (guild_id, user_id, job_id, kind, period_start, period_credits, bonus_credits, created_at)
 VALUES (?, ?, ?, 'refund', ?, ?, ?, ?)
 """
-_LIVE_JOBS = "SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state IN ('queued', 'submitted', 'running')"
+_LIVE_JOBS = """
+SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state IN ('preparing', 'queued', 'submitted', 'running')
+"""
 _RECENT_JOBS = """
 SELECT j.id, j.model, j.cost, j.state, j.created_at, r.id IS NOT NULL AS refunded, j.provider_cost
 FROM jobs j LEFT JOIN quota_ledger r ON r.job_id = j.id AND r.kind = 'refund'
@@ -167,9 +187,13 @@ class QuotaService:
         bonus = await _scalar(q, _BONUS, (guild_key(guild_id), user_id))
         return Usage(limit, used, bonus, next_reset(limit.period, now))
 
-    async def cost(self, q: Reader, guild_id: int | None, model: str, resolution: str | None, count: int) -> int:
+    async def price(self, q: Reader, guild_id: int | None, model: str, params: Mapping[str, object]) -> int:
+        """A job's price, computed once at creation: the model family, the normalised resolution, the count."""
         overrides = {str(r[0]): int(r[1]) for r in await q.fetchall(_COSTS, (guild_key(guild_id),))}
-        return job_cost(model, resolution, count, self.config.weights, overrides)
+        count = params.get("num_images", 1)
+        return job_cost(
+            model, normalised_resolution(params), count if isinstance(count, int) else 1, self.config.weights, overrides
+        )
 
     async def recent_jobs(self, guild_id: int | None, user_id: int, limit: int = 5) -> list[RecentJob]:
         rows = await self._db.fetchall(_RECENT_JOBS, (guild_key(guild_id), user_id, limit))
@@ -211,10 +235,9 @@ class QuotaService:
                 f"this {usage.limit.period}. Your credits come back <t:{when}:R> (<t:{when}:f>)."
             )
         from_period = cost if usage.limit.credits is None else min(cost, max(0, usage.limit.credits - usage.used))
-        start = period_start(usage.limit.period, self._now()).timestamp()
+        now = self._clock()
         await tx.insert(
-            _LEDGER,
-            (guild_key(guild_id), user_id, job_id, "charge", start, from_period, cost - from_period, self._clock()),
+            _LEDGER, (guild_key(guild_id), user_id, job_id, "charge", now, from_period, cost - from_period, now)
         )
 
     async def refund(self, tx: Transaction, job_id: int) -> bool:
@@ -222,7 +245,9 @@ class QuotaService:
         charge = await tx.fetchone(_CHARGE_OF_JOB, (job_id,))
         if charge is None:
             return False
-        guild, user, start, from_period, from_bonus = charge
+        guild, user, start, from_period, from_bonus, charge_id = charge
+        if await tx.fetchone(_RESET_SINCE, (guild, user, start, charge_id)):
+            from_period = 0  # a reset since the charge already gave these credits back
         changed = await tx.execute(_REFUND, (guild, user, job_id, start, -from_period, -from_bonus, self._clock()))
         return changed == 1
 
@@ -256,6 +281,7 @@ class QuotaService:
         async with self._db.transaction() as tx:
             overrides = {str(r[0]): int(r[1]) for r in await tx.fetchall(_COSTS, (guild_id,))}
             model, _, resolution = cost_key.partition(":")
+            cost_key = family_of(model) + (f":{resolution}" if resolution else "")
             old = str(job_cost(model, resolution or None, 1, self.config.weights, overrides))
             await tx.execute(_SET_COST, (guild_id, cost_key, credits))
             await self._audit(tx, guild_id, actor_id, "set cost", cost_key, old, str(credits))
@@ -274,9 +300,9 @@ class QuotaService:
         """Zero the user's usage in the current period; returns what it was."""
         async with self._db.transaction() as tx:
             usage = await self.usage(tx, guild_id, user_id, role_ids)
-            start = period_start(usage.limit.period, self._now()).timestamp()
+            now = self._clock()
             if usage.used:
-                await tx.insert(_LEDGER, (guild_id, user_id, None, "reset", start, -usage.used, 0, self._clock()))
+                await tx.insert(_LEDGER, (guild_id, user_id, None, "reset", now, -usage.used, 0, now))
             await self._audit(tx, guild_id, actor_id, "reset usage", f"user:{user_id}", str(usage.used), "0")
         return usage.used
 

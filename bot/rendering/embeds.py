@@ -72,8 +72,13 @@ def status_embed(job: Job, update: StatusUpdate) -> discord.Embed:
     if job.cost:
         given_back = update.phase in (Phase.FAILED, Phase.CANCELLED) and update.refunded
         embed.add_field(name="Credits", value=f"{job.cost} (given back)" if given_back else str(job.cost))
-    embed.set_footer(text=f"Job #{job.id}")
+    embed.set_footer(text=status_footer(job))
     return embed
+
+
+def status_footer(job: Job) -> str:
+    """Also how a status message posted without its id being recorded is found again."""
+    return f"Job #{job.id}"
 
 
 def result_embed(job: Job, compressed: bool) -> discord.Embed:

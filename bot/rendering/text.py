@@ -14,6 +14,8 @@ QUEUED_CONFIRMATION = "🎨 On it — job **#{job_id}**. The result will be post
 TOO_LARGE_TO_POST = "The image is too large to post in this channel, even after compression."
 INPUT_UNAVAILABLE = "The image to edit could not be attached here, so nothing was sent. Please try again."
 CANCELLED = "Cancelled by the requester."
+INTERRUPTED = "The bot restarted while reading your images, so nothing was sent. Please try again."
+RESULT_NOT_POSTED = "The image was made but could not be posted in this channel."
 NOT_FOR_BOTS = "Bots can't use this bot."
 
 _MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>")

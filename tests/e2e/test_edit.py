@@ -11,7 +11,7 @@ from PIL import Image
 
 from bot.client import ImageBot
 from bot.config import Settings
-from tests.e2e.test_imagine import ephemeral_reply, has_files
+from tests.e2e.test_imagine import delivered_result, ephemeral_reply, has_files
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.hub import FakeHub
 from tests.harness import running_bot
@@ -112,7 +112,7 @@ async def test_reply_to_the_bots_own_result_keeps_the_model_family(
     bot: ImageBot, discord_fake: FakeDiscord, hub: FakeHub
 ) -> None:
     await discord_fake.slash("imagine", {"prompt": "a castle", "model": "nano-banana-pro"})
-    result = await discord_fake.wait_for_message(has_files)
+    result = await delivered_result(discord_fake)
     result_png = discord_fake.attachment_bytes(result["attachments"][0])
     await discord_fake.send_message(f"{mention(discord_fake)} make it snowy", user="alice", reply_to=result)
     assert await hosted_inputs(discord_fake, hub, index=1) == [result_png]
@@ -160,7 +160,7 @@ async def test_the_edit_form_offers_a_mask_for_gpt_image_2(
     bot: ImageBot, discord_fake: FakeDiscord, hub: FakeHub
 ) -> None:
     await discord_fake.slash("imagine", {"prompt": "a room", "model": "gpt-image-2"})
-    result = await discord_fake.wait_for_message(has_files)
+    result = await delivered_result(discord_fake)
     opened = await discord_fake.context_menu("Edit image", result, user="alice")
     await discord_fake.wait_for(lambda e: e.kind == "callback" and e.data["interaction"] == opened.id)
     text_field, mask_field = discord_fake.modal_fields(opened)

@@ -27,6 +27,14 @@ def embed_title(message: dict[str, Any]) -> str:
     return str((message.get("embeds") or [{}])[0].get("title", ""))
 
 
+async def delivered_result(discord_fake: FakeDiscord) -> dict[str, Any]:
+    """The next result message, once the bot has recorded it (its status message then says Done), as a member
+    would see it before replying to it."""
+    result = await discord_fake.wait_for_message(has_files)
+    await discord_fake.wait_for_message(lambda m: "Done" in embed_title(m), kinds=("message_create", "message_update"))
+    return result
+
+
 async def ephemeral_reply(discord_fake: FakeDiscord, interaction: Any) -> str:
     """The text the user privately sees in answer to their command."""
 

@@ -54,7 +54,8 @@ async def test_imagine_on_mindvideo_with_its_reported_cost(
 async def test_failover_is_visible_and_charges_once(
     settings_for: Callable[..., Settings], discord_fake: FakeDiscord, hub: FakeHub, mindvideo_fake: FakeMindVideo
 ) -> None:
-    hub.submit_faults.extend(Fault(status=502) for _ in range(20))
+    # Rate-limited on every try: the Hub created nothing, so MindVideo may take the job.
+    hub.submit_faults.extend(Fault(status=429) for _ in range(20))
     settings = settings_for(
         provider_order={"nano-banana": ["hub", "mindvideo"]},
         mindvideo_api_key=mindvideo_fake.api_key,
@@ -77,3 +78,24 @@ async def test_models_lists_families_services_and_costs(
     assert "**Nano Banana** (default) — 1 credit per image; served by MountSea Hub, MountSea Gemini" in listing
     assert "**GPT Image 2** — 2 credits per image; served by MountSea Hub\n" in listing  # no MindVideo key here
     assert "`quality` (auto, low, medium, high)" in listing
+
+
+async def test_a_5xx_at_submit_is_never_resent_nor_failed_over(
+    settings_for: Callable[..., Settings], discord_fake: FakeDiscord, hub: FakeHub, mindvideo_fake: FakeMindVideo
+) -> None:
+    # A 502 may come after the Hub created the task: sending it again, here or elsewhere, could bill twice.
+    hub.submit_faults.extend(Fault(status=502) for _ in range(20))
+    settings = settings_for(
+        provider_order={"nano-banana": ["hub", "mindvideo"]},
+        mindvideo_api_key=mindvideo_fake.api_key,
+        mindvideo_base_url=mindvideo_fake.url,
+    )
+    async with running_bot(settings):
+        await discord_fake.slash("imagine", {"prompt": "a fox"})
+        status = await discord_fake.wait_for_message(
+            lambda m: "Failed" in str(m.get("embeds")), kinds=("message_create", "message_update")
+        )
+        usage = await ephemeral_reply(discord_fake, await discord_fake.slash("usage"))
+    assert hub.submit_calls == 1 and mindvideo_fake.tasks == {}
+    assert "did not confirm the request" in str(status["embeds"])
+    assert "**25** credits left" in usage

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.hub import FakeHub, Task
+from tests.fakes.hub import FakeHub, Fault, Task
 
 SCHEMAS = {  # model slug -> allowed input keys and max n
     "gemini-2-5-flash-image-preview-official": ({"prompt", "n", "size", "resolution", "image_urls", "mask_url"}, 4),
@@ -25,6 +25,8 @@ class FakeMindVideo(FakeHub):
     """Same task machinery as the fake Hub, MindVideo's routes and shapes."""
 
     def __init__(self, api_key: str = "mv_live_test") -> None:
+        self.slow_answers = 0  # submits whose task is created but whose answer never arrives in time
+        self.keys: list[str | None] = []  # the Idempotency-Key of every submit, in order
         super().__init__(api_key=api_key)
         self.idempotency: dict[str, tuple[str, str]] = {}  # key -> (payload fingerprint, task id)
 
@@ -41,6 +43,7 @@ class FakeMindVideo(FakeHub):
         if not self._authorised(request):
             return web.json_response({"error": {"code": 401, "message": "invalid API key"}}, status=401)
         key = request.headers.get("Idempotency-Key")
+        self.keys.append(key)
         fingerprint = json.dumps(body, sort_keys=True)
         if key and key in self.idempotency:
             seen, task_id = self.idempotency[key]
@@ -60,6 +63,9 @@ class FakeMindVideo(FakeHub):
         self.tasks[task.id] = task
         if key:
             self.idempotency[key] = (fingerprint, task.id)
+        if self.slow_answers:  # the task exists, but the answer takes longer than any client waits
+            self.slow_answers -= 1
+            return await self._fault(request, Fault(delay=30, status=202, body=self._task_body(task, request)))
         return web.json_response(self._task_body(task, request), status=202)
 
     async def _mv_poll(self, request: web.Request) -> web.StreamResponse:

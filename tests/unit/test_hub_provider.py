@@ -20,6 +20,7 @@ from bot.providers.http import RetryPolicy, make_client, parse_retry_after
 from bot.providers.hub import HubProvider, extract_image_urls, parse_task
 from tests.fakes.hub import FakeHub, Fault
 from tests.fakes.images import png
+from tests.unit.submitting import submit_to
 
 
 class Sleeps:
@@ -52,7 +53,7 @@ async def wait_done(provider: HubProvider, task_id: str) -> object:
 
 async def test_submit_sends_model_and_input_and_reads_task_id(provider: HubProvider, hub: FakeHub) -> None:
     hub.plan_next(duration=0.05)
-    task_id = await provider.submit("nano-banana", {"prompt": "cat", "num_images": 2}, "job-1")
+    task_id = await submit_to(provider, "nano-banana", {"prompt": "cat", "num_images": 2}, "job-1")
     assert task_id.startswith("hub-")
     assert hub.submissions == [{"model": "nano-banana", "input": {"prompt": "cat", "num_images": 2}}]
     status = await wait_done(provider, task_id)
@@ -63,13 +64,13 @@ async def test_submit_sends_model_and_input_and_reads_task_id(provider: HubProvi
 
 async def test_submit_accepts_the_camel_case_id(provider: HubProvider, hub: FakeHub) -> None:
     hub.id_style = "taskId"
-    task_id = await provider.submit("nano-banana", {"prompt": "cat"}, "job-1")
+    task_id = await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1")
     assert task_id in hub.tasks
 
 
 async def test_status_progression_pending_processing_completed(provider: HubProvider, hub: FakeHub) -> None:
     hub.plan_next(duration=0.3)
-    task_id = await provider.submit("nano-banana", {"prompt": "cat"}, "job-1")
+    task_id = await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1")
     assert (await provider.poll(task_id)).state is TaskState.PENDING
     await asyncio.sleep(0.1)
     assert (await provider.poll(task_id)).state is TaskState.RUNNING
@@ -83,7 +84,7 @@ async def test_failed_tasks_carry_the_reason(
     provider: HubProvider, hub: FakeHub, outcome: str, state: TaskState
 ) -> None:
     hub.plan_next(duration=0.0, outcome=outcome)
-    status = await wait_done(provider, await provider.submit("nano-banana", {"prompt": "cat"}, "job-1"))
+    status = await wait_done(provider, await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1"))
     assert status.state is state  # type: ignore[attr-defined]
     assert status.error_message == "The prompt was blocked by the safety filter"  # type: ignore[attr-defined]
 
@@ -92,7 +93,7 @@ async def test_401_is_a_configuration_error_and_never_retried(hub: FakeHub, slee
     async with make_client(hub.url, 2.0) as client:
         wrong = HubProvider(client, SecretStr("wrong-key"), RetryPolicy(max_retries=3, sleep=sleeps))
         with pytest.raises(ProviderAuthError) as info:
-            await wrong.submit("nano-banana", {"prompt": "cat"}, "job-1")
+            await submit_to(wrong, "nano-banana", {"prompt": "cat"}, "job-1")
     assert hub.submit_calls == 1 and sleeps.calls == []
     assert "wrong-key" not in str(info.value) and "admin" in info.value.user_message
 
@@ -103,50 +104,65 @@ async def test_refusals_are_not_retried_and_explain_why(
 ) -> None:
     hub.submit_faults.append(Fault(status=status, body={"message": "bad input"}))
     with pytest.raises(ProviderRejected) as info:
-        await provider.submit("nano-banana", {"prompt": "cat"}, "job-1")
+        await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1")
     assert needle in info.value.user_message
     assert hub.submit_calls == 1 and sleeps.calls == []
 
 
 async def test_unknown_model_is_refused(provider: HubProvider) -> None:
     with pytest.raises(ProviderRejected, match="Unknown model"):
-        await provider.submit("dall-e-9", {"prompt": "cat"}, "job-1")
+        await submit_to(provider, "dall-e-9", {"prompt": "cat"}, "job-1")
 
 
 async def test_429_is_retried_honouring_retry_after(provider: HubProvider, hub: FakeHub, sleeps: Sleeps) -> None:
     hub.submit_faults.append(Fault(status=429, body={"message": "slow down"}, headers={"Retry-After": "7"}))
-    hub.submit_faults.append(Fault(status=503))
-    task_id = await provider.submit("nano-banana", {"prompt": "cat"}, "job-1")
+    hub.submit_faults.append(Fault(status=429))
+    task_id = await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1")
     assert task_id in hub.tasks and hub.submit_calls == 3
     assert sleeps.calls[0] >= 7  # the server asked for 7 s
     assert len(sleeps.calls) == 2
 
 
-async def test_persistent_500s_give_up_as_unavailable(provider: HubProvider, hub: FakeHub, sleeps: Sleeps) -> None:
-    hub.submit_faults.extend(Fault(status=500) for _ in range(10))
+async def test_persistent_429s_give_up_as_unavailable(provider: HubProvider, hub: FakeHub, sleeps: Sleeps) -> None:
+    hub.submit_faults.extend(Fault(status=429) for _ in range(10))
     with pytest.raises(ProviderUnavailable):
-        await provider.submit("nano-banana", {"prompt": "cat"}, "job-1")
+        await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1")
     assert hub.submit_calls == 4  # 1 + 3 retries
     assert len(sleeps.calls) == 3
+
+
+async def test_a_5xx_at_submit_is_an_unknown_outcome_never_resent(provider: HubProvider, hub: FakeHub) -> None:
+    # The Hub has no idempotency key and a 5xx may come after it created the task.
+    hub.submit_faults.extend(Fault(status=503) for _ in range(10))
+    with pytest.raises(SubmitOutcomeUnknown):
+        await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1")
+    assert hub.submit_calls == 1
+
+
+async def test_persistent_500s_on_polls_give_up_as_unavailable(provider: HubProvider, hub: FakeHub) -> None:
+    task_id = await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1")
+    hub.poll_faults.extend(Fault(status=500) for _ in range(10))
+    with pytest.raises(ProviderUnavailable):
+        await provider.poll(task_id)
 
 
 async def test_connection_refused_is_retried_then_unavailable(sleeps: Sleeps) -> None:
     async with make_client("http://127.0.0.1:9", 1.0) as client:
         provider = HubProvider(client, SecretStr("k"), RetryPolicy(max_retries=2, base_seconds=0.01, sleep=sleeps))
         with pytest.raises(ProviderUnavailable):
-            await provider.submit("nano-banana", {"prompt": "cat"}, "job-1")
+            await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1")
     assert len(sleeps.calls) == 2
 
 
 async def test_submit_dropped_after_sending_is_not_retried(provider: HubProvider, hub: FakeHub) -> None:
     hub.submit_faults.append(Fault(drop=True))
     with pytest.raises(SubmitOutcomeUnknown):
-        await provider.submit("nano-banana", {"prompt": "cat"}, "job-1")
+        await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1")
     assert hub.submit_calls == 1
 
 
 async def test_poll_retries_dropped_connections(provider: HubProvider, hub: FakeHub) -> None:
-    task_id = await provider.submit("nano-banana", {"prompt": "cat"}, "job-1")
+    task_id = await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1")
     hub.poll_faults.append(Fault(drop=True))
     assert (await provider.poll(task_id)).state in (TaskState.PENDING, TaskState.RUNNING, TaskState.SUCCEEDED)
 
@@ -154,7 +170,7 @@ async def test_poll_retries_dropped_connections(provider: HubProvider, hub: Fake
 async def test_malformed_answers_are_protocol_errors(provider: HubProvider, hub: FakeHub) -> None:
     hub.submit_faults.append(Fault(status=200, body={"unexpected": True}))
     with pytest.raises(ProviderProtocolError):
-        await provider.submit("nano-banana", {"prompt": "cat"}, "job-1")
+        await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1")
     hub.poll_faults.append(Fault(status=200, body="<html>oops</html>"))
     with pytest.raises(ProviderProtocolError):
         await provider.poll("hub-x")
@@ -175,7 +191,7 @@ async def test_api_key_is_never_sent_to_result_hosts(hub: FakeHub) -> None:
 
 async def test_download_refuses_oversize_results(provider: HubProvider, hub: FakeHub) -> None:
     hub.plan_next(duration=0.0)
-    status = await wait_done(provider, await provider.submit("nano-banana", {"prompt": "cat"}, "job-1"))
+    status = await wait_done(provider, await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1"))
     with pytest.raises(Exception, match=r"exceeds|bytes"):
         await provider.download(status.images[0], 10)  # type: ignore[attr-defined]
 

@@ -17,6 +17,7 @@ from bot.providers.mindvideo import MindVideoProvider
 from tests.fakes.hub import FakeHub, Fault
 from tests.fakes.images import png
 from tests.fakes.mindvideo import COST, FakeMindVideo
+from tests.unit.submitting import submit_to
 
 
 @pytest.fixture
@@ -47,7 +48,9 @@ async def until_done(provider: Any, task_id: str) -> TaskStatus:
 
 async def test_gemini_maps_the_family_and_treats_ready_as_not_finished(gemini: GeminiProvider, hub: FakeHub) -> None:
     hub.plan_next(duration=0.2)
-    task_id = await gemini.submit("nano-banana", {"prompt": "cat", "aspect_ratio": "16:9", "num_images": 1}, "job-1")
+    task_id = await submit_to(
+        gemini, "nano-banana", {"prompt": "cat", "aspect_ratio": "16:9", "num_images": 1}, "job-1"
+    )
     assert hub.submissions[0] == {
         "endpoint": "gemini",
         "prompt": "cat",
@@ -64,19 +67,19 @@ async def test_gemini_maps_the_family_and_treats_ready_as_not_finished(gemini: G
 
 
 async def test_gemini_makes_one_task_per_image(gemini: GeminiProvider, hub: FakeHub) -> None:
-    task_id = await gemini.submit("nano-banana-pro", {"prompt": "cat", "num_images": 3, "resolution": "4K"}, "j")
+    task_id = await submit_to(gemini, "nano-banana-pro", {"prompt": "cat", "num_images": 3, "resolution": "4K"}, "j")
     assert len(json.loads(task_id)) == 3 and hub.submit_calls == 3
     assert all(s["resolution"] == "4K" and s["num_images"] == 1 for s in hub.submissions)
     assert len((await until_done(gemini, task_id)).images) == 3
 
 
 async def test_gemini_edits_and_failures(gemini: GeminiProvider, hub: FakeHub) -> None:
-    await gemini.submit(
-        "nano-banana-2-edit", {"prompt": "hat", "image_urls": ["https://cdn/x.png"], "aspect_ratio": "4:1"}, "j"
+    await submit_to(
+        gemini, "nano-banana-2-edit", {"prompt": "hat", "image_urls": ["https://cdn/x.png"], "aspect_ratio": "4:1"}, "j"
     )
     assert hub.submissions[0]["action"] == "edit" and hub.submissions[0]["image_urls"] == ["https://cdn/x.png"]
     hub.plan_next(duration=0.0, outcome="failed", error_message="blocked")
-    failed = await until_done(gemini, await gemini.submit("nano-banana", {"prompt": "x"}, "j"))
+    failed = await until_done(gemini, await submit_to(gemini, "nano-banana", {"prompt": "x"}, "j"))
     assert failed.state is TaskState.FAILED and failed.error_message == "blocked" and failed.error_code == "1001"
 
 
@@ -100,7 +103,7 @@ async def test_mindvideo_sends_only_documented_fields_and_reports_cost(
         "output_format": "png",
         "safety_tolerance": "4",
     }
-    task_id = await mindvideo.submit("nano-banana", hub_shaped, "job-7")
+    task_id = await submit_to(mindvideo, "nano-banana", hub_shaped, "job-7")
     assert mindvideo_fake.submissions[0] == {
         "model": "gemini-2-5-flash-image-preview-official",
         "input": {"prompt": "cat", "n": 2, "size": "16:9", "resolution": "1K"},
@@ -113,11 +116,11 @@ async def test_mindvideo_sends_only_documented_fields_and_reports_cost(
 async def test_mindvideo_retries_are_idempotent_and_mismatches_refused(
     mindvideo: MindVideoProvider, mindvideo_fake: FakeMindVideo
 ) -> None:
-    first = await mindvideo.submit("nano-banana-pro", {"prompt": "cat"}, "job-9")
-    again = await mindvideo.submit("nano-banana-pro", {"prompt": "cat"}, "job-9")  # e.g. after a lost answer
+    first = await submit_to(mindvideo, "nano-banana-pro", {"prompt": "cat"}, "job-9")
+    again = await submit_to(mindvideo, "nano-banana-pro", {"prompt": "cat"}, "job-9")  # e.g. after a lost answer
     assert first == again and len(mindvideo_fake.tasks) == 1
     with pytest.raises(ProviderRejected) as info:
-        await mindvideo.submit("nano-banana-pro", {"prompt": "dog"}, "job-9")
+        await submit_to(mindvideo, "nano-banana-pro", {"prompt": "dog"}, "job-9")
     assert info.value.status == 409
 
 
@@ -125,13 +128,13 @@ async def test_mindvideo_dropped_submit_is_retried_safely(
     mindvideo: MindVideoProvider, mindvideo_fake: FakeMindVideo
 ) -> None:
     mindvideo_fake.submit_faults.append(Fault(drop=True))
-    task_id = await mindvideo.submit("gpt-image-2", {"prompt": "cat"}, "job-3")
+    task_id = await submit_to(mindvideo, "gpt-image-2", {"prompt": "cat"}, "job-3")
     assert task_id in mindvideo_fake.tasks and len(mindvideo_fake.tasks) == 1
 
 
 async def test_mindvideo_failures_carry_the_reason(mindvideo: MindVideoProvider, mindvideo_fake: FakeMindVideo) -> None:
     mindvideo_fake.plan_next(duration=0.0, outcome="failed", error_message="unsafe content")
-    status = await until_done(mindvideo, await mindvideo.submit("nano-banana", {"prompt": "x"}, "j"))
+    status = await until_done(mindvideo, await submit_to(mindvideo, "nano-banana", {"prompt": "x"}, "j"))
     assert status.state is TaskState.FAILED and status.error_message == "unsafe content"
 
 

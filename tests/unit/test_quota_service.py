@@ -11,7 +11,7 @@ from bot.jobs.models import JobState
 from bot.jobs.service import Requester
 from bot.providers.catalog import ImageOptions
 from bot.quota.policy import Limit, Period
-from bot.quota.service import QuotaConfig, QuotaExceeded, TooManyJobs
+from bot.quota.service import QuotaConfig, QuotaExceeded, QuotaService, TooManyJobs
 from tests.fakes.hub import Plan
 from tests.unit.world import ALICE, World, finished, wait_state
 
@@ -145,3 +145,56 @@ async def test_dms_can_be_disabled(world: World) -> None:
     _, service = world.make(quota_config=dataclasses.replace(THREE_A_DAY, allow_dms=False))
     with pytest.raises(QuotaExceeded, match="not available in DMs"):
         await service.create_generate(dataclasses.replace(ALICE, guild_id=None), "nano-banana", "x", ImageOptions())
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+WEDNESDAY_NOON = 1_795_608_000.0  # 2026-11-25 12:00 UTC
+
+
+async def test_a_refund_after_a_reset_never_lifts_a_member_above_the_limit(world: World) -> None:
+    _, service = world.make(quota_config=dataclasses.replace(THREE_A_DAY, default_limit=Limit(10, Period.DAY)))
+    quota = service._quota  # type: ignore[attr-defined]
+    world.hub.default_plan = lambda: Plan(duration=30)
+    job = await service.create_generate(ALICE, "nano-banana", "a", ImageOptions(count=4))
+    assert await quota.reset_user(10, 99, ALICE.user_id, ()) == 4
+    async with world.db.transaction() as tx:
+        assert await quota.refund(tx, job.id)  # e.g. the job failed after the reset
+    usage = await quota.usage(world.db, 10, ALICE.user_id, ())
+    assert usage.remaining == 10  # not 14
+
+
+async def test_roles_are_compared_per_period(world: World) -> None:
+    _, service = world.make(quota_config=THREE_A_DAY)
+    quota = service._quota  # type: ignore[attr-defined]
+    await quota.set_limit(10, 99, "role", 500, 20, Period.MONTH)
+    await quota.set_limit(10, 99, "role", 501, 10, Period.DAY)
+    usage = await quota.usage(world.db, 10, 2, (500, 501))
+    assert (usage.limit.credits, usage.limit.period) == (10, Period.DAY)  # 10 a day is more than 20 a month
+
+
+async def test_changing_the_period_mid_period_keeps_what_was_used(world: World) -> None:
+    clock = Clock(WEDNESDAY_NOON)
+    five_a_day = dataclasses.replace(THREE_A_DAY, default_limit=Limit(5, Period.DAY))
+    quota = QuotaService(world.db, five_a_day, clock)
+    await quota.set_limit(10, 99, "guild", 10, 5, Period.DAY)
+    for job_id in (1, 2, 3):
+        await world.db.execute(
+            "INSERT INTO jobs (id, kind, state, provider, model, params, prompt, duration_key, user_id, channel_id, "
+            "upload_limit, created_at, idempotency_key) "
+            "VALUES (?, 'generate', 'succeeded', 'hub', 'nano-banana', '{}', 'p', 'k', ?, 1, 1, 0, ?)",
+            (job_id, ALICE.user_id, f"key{job_id}"),
+        )
+        async with world.db.transaction() as tx:
+            await quota.reserve(tx, job_id, 10, ALICE.user_id, (), 1)
+    await quota.set_limit(10, 99, "guild", 10, 5, Period.WEEK)  # on a Wednesday
+    usage = await quota.usage(world.db, 10, ALICE.user_id, ())
+    assert usage.used == 3 and usage.remaining == 2  # not 5 fresh credits
+    clock.now += 7 * 86400  # next week: the week's credits are back
+    assert (await quota.usage(world.db, 10, ALICE.user_id, ())).remaining == 5

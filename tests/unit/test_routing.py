@@ -55,7 +55,7 @@ def build(
 async def test_first_provider_down_the_next_serves_with_one_task(world: World, providers: tuple, hub: FakeHub) -> None:
     chosen, mv = providers
     runner, service = build(world, chosen, {"nano-banana": ["hub", "mindvideo"]})
-    hub.submit_faults.extend(Fault(status=503) for _ in range(10))
+    hub.submit_faults.extend(Fault(status=429) for _ in range(10))  # refused: nothing was created
     job = await service.create_generate(ALICE, "nano-banana", "a fox", ImageOptions(count=2))
     assert job.route == ("hub", "mindvideo")
     job = await finished(world, job.id, runner)
@@ -107,7 +107,7 @@ async def test_a_partly_accepted_multi_image_request_never_fails_over(
 ) -> None:
     chosen, mv = providers
     runner, service = build(world, chosen, {"nano-banana": ["gemini", "mindvideo"]})
-    hub.submit_faults.extend([None, Fault(status=503), Fault(status=503)])  # task 1 created, then down
+    hub.submit_faults.extend([None, Fault(status=429), Fault(status=429), Fault(status=429)])  # task 1, then refused
     job = await service.create_generate(ALICE, "nano-banana", "y", ImageOptions(count=2))
     job = await finished(world, job.id, runner)
     assert job.state is JobState.FAILED and job.error_code == "partial_submit"

@@ -15,7 +15,7 @@ from bot.media import check_input
 from bot.providers.catalog import ImageOptions
 from tests.fakes.hub import Fault, Plan
 from tests.fakes.images import noise_png, png
-from tests.unit.world import ALICE, FAST, World, finished, wait_state
+from tests.unit.world import ALICE, FAST, World, finished, inputs, wait_state
 
 
 async def test_success_is_delivered_once_with_status_updates(world: World) -> None:
@@ -46,7 +46,7 @@ async def test_provider_failures_are_explained_on_the_status_message(
     runner, service = world.make()
     world.hub.plan_next(duration=0.05, outcome=outcome)
     job = await finished(world, (await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())).id, runner)
-    assert job.state is state and job.delivered_at is not None
+    assert job.state is state and job.closed_at is not None
     final = world.chat.statuses[job.id][-1]
     assert final.phase is Phase.FAILED and needle in (final.reason or "")
     assert job.id not in world.chat.results
@@ -66,7 +66,7 @@ async def test_deadline_stops_polling(world: World) -> None:
 
 async def test_transient_errors_are_retried_and_refusals_are_not(world: World) -> None:
     runner, service = world.make()
-    world.hub.submit_faults.extend([Fault(status=500), Fault(status=429, headers={"Retry-After": "0"})])
+    world.hub.submit_faults.extend([Fault(status=429), Fault(status=429, headers={"Retry-After": "0"})])
     world.hub.poll_faults.extend([Fault(status=502), Fault(drop=True)])
     ok = await finished(world, (await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())).id, runner)
     assert ok.state is JobState.SUCCEEDED and world.hub.submit_calls == 3
@@ -78,7 +78,7 @@ async def test_transient_errors_are_retried_and_refusals_are_not(world: World) -
 
 async def test_provider_down_fails_clearly(world: World) -> None:
     runner, service = world.make()
-    world.hub.submit_faults.extend(Fault(status=503) for _ in range(5))
+    world.hub.submit_faults.extend(Fault(status=429) for _ in range(5))
     job = await finished(world, (await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())).id, runner)
     assert job.state is JobState.FAILED and job.error_code == "provider_unavailable"
     assert "unavailable" in (world.chat.statuses[job.id][-1].reason or "")
@@ -160,7 +160,8 @@ async def test_transient_chat_errors_are_retried_permanent_ones_recorded(world: 
     assert ok.result_message_id is not None and ok.delivery_error is None
     world.chat.fail_results.append(DeliveryError("403 Missing Access", permanent=True))
     lost = await finished(world, (await service.create_generate(ALICE, "nano-banana", "y", ImageOptions())).id, runner)
-    assert lost.delivered_at is not None and lost.result_message_id is None and "403" in (lost.delivery_error or "")
+    assert lost.state is JobState.FAILED and lost.result_message_id is None and "403" in (lost.delivery_error or "")
+    assert lost.closed_at is not None and world.chat.statuses[lost.id][-1].refunded  # the status says so
 
 
 async def test_active_jobs_are_bounded_and_the_rest_wait_in_line(world: World) -> None:
@@ -175,7 +176,9 @@ async def test_active_jobs_are_bounded_and_the_rest_wait_in_line(world: World) -
         while world.hub.submit_calls < 2 or len(queued()) < 3:
             await asyncio.sleep(0.01)
     assert world.hub.submit_calls == 2  # the other three wait for a slot
-    assert sorted(u.position for u in queued()) == [0, 1, 2]
+    # Each waiting job counts the queued jobs ahead of it (a slot holder may not have submitted yet).
+    positions = [u.position for u in sorted(queued(), key=lambda u: u.position)]
+    assert len(positions) == 3 and positions[-1] == 2
     for task in world.hub.tasks.values():
         task.plan.duration = 0  # let the running ones finish; the rest follow
     async with asyncio.timeout(10):
@@ -203,7 +206,7 @@ async def test_durations_are_learned_and_reloaded(world: World) -> None:
 async def test_edit_inputs_survive_a_restart_and_are_dropped_once_hosted(world: World) -> None:
     first, service = world.make()
     image = check_input(png(), "cat.png", "image/png")
-    job = await service.create_edit(ALICE, "nano-banana-edit", "make it snowy", [image], ImageOptions())
+    job = await service.create_edit(ALICE, "nano-banana-edit", "make it snowy", 1, ImageOptions(), inputs([image]))
     await first.close()  # stopped before anything was hosted or submitted
     assert [i.data for i in await world.store.inputs(job.id)] == [png()]
     second, _ = world.make()
@@ -211,7 +214,8 @@ async def test_edit_inputs_survive_a_restart_and_are_dropped_once_hosted(world: 
     job = await finished(world, job.id, second)
     assert job.state is JobState.SUCCEEDED
     sent = world.hub.submissions[0]
-    assert sent["model"] == "nano-banana-edit" and sent["input"]["image_urls"] == world.chat.hosted[job.id]
+    assert sent["model"] == "nano-banana-edit"
+    assert [u.split("?")[0] for u in sent["input"]["image_urls"]] == world.chat.hosted[job.id]
     assert [i.data for i in await world.store.inputs(job.id)] == [None]
 
 

@@ -17,9 +17,9 @@ from bot.jobs.delivery import DeliveryError, StatusUpdate
 from bot.jobs.messages import RunnerConfig
 from bot.jobs.models import Job, JobInput
 from bot.jobs.runner import JobRunner
-from bot.jobs.service import JobService, Requester
+from bot.jobs.service import JobService, ReadInputs, Requester
 from bot.jobs.store import JobStore
-from bot.media import OutputImage
+from bot.media import InputImage, OutputImage
 from bot.providers.http import RetryPolicy, make_client
 from bot.providers.hub import HubProvider
 from bot.providers.router import Router
@@ -50,8 +50,12 @@ class Chat:
     results: dict[int, list[int]] = field(default_factory=dict)
     images: dict[int, list[OutputImage]] = field(default_factory=dict)
     fail_results: list[DeliveryError] = field(default_factory=list)
+    fail_finds: list[DeliveryError] = field(default_factory=list)
     hang_after_post: bool = False
+    hang_after_status_post: bool = False
     hosted: dict[int, list[str]] = field(default_factory=dict)
+    status_posts: dict[int, list[int]] = field(default_factory=dict)  # status messages posted per job
+    signatures: Any = field(default_factory=lambda: itertools.count(1))
 
 
 class MemoryPublisher:
@@ -61,10 +65,16 @@ class MemoryPublisher:
     async def post_status(self, job: Job, update: StatusUpdate, files: Sequence[JobInput] = ()) -> int:
         self.chat.statuses.setdefault(job.id, []).append(update)
         self.chat.hosted[job.id] = [f"https://cdn.test/{job.id}/{f.filename}" for f in files]
-        return int(next(self.chat.ids))
+        message_id = int(next(self.chat.ids))
+        self.chat.status_posts.setdefault(job.id, []).append(message_id)
+        if self.chat.hang_after_status_post:
+            await asyncio.Event().wait()  # the process "dies" before recording the status message
+        return message_id
 
     async def input_urls(self, job: Job) -> list[str]:
-        return self.chat.hosted.get(job.id, [])
+        # Like Discord's signed CDN URLs: a fresh signature every time they are read.
+        signature = next(self.chat.signatures)
+        return [f"{url}?ex={signature}" for url in self.chat.hosted.get(job.id, [])]
 
     async def edit_status(self, job: Job, update: StatusUpdate) -> None:
         self.chat.statuses.setdefault(job.id, []).append(update)
@@ -79,7 +89,13 @@ class MemoryPublisher:
             await asyncio.Event().wait()  # the process "dies" before recording the delivery
         return message_id
 
+    async def find_status(self, job: Job) -> int | None:
+        posted = self.chat.status_posts.get(job.id)
+        return posted[0] if posted else None
+
     async def find_result(self, job: Job) -> int | None:
+        if self.chat.fail_finds:
+            raise self.chat.fail_finds.pop(0)
         posted = self.chat.results.get(job.id)
         return posted[-1] if posted else None
 
@@ -115,6 +131,15 @@ async def build_world(hub: FakeHub, tmp_path: Path) -> AsyncIterator[World]:
         for runner in runners:
             await runner.close()
     await db.close()
+
+
+def inputs(images: list[InputImage], mask: InputImage | None = None) -> ReadInputs:
+    """A reader of already-checked input images, as the cogs pass one to the job service."""
+
+    async def read() -> tuple[list[InputImage], InputImage | None]:
+        return images, mask
+
+    return read
 
 
 async def finished(world: World, job_id: int, runner: JobRunner) -> Job:

@@ -1,0 +1,37 @@
+"""The database's transactions survive cancellation at any point (a Cancel click, a shutdown)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from bot.db import Database
+
+
+async def test_a_cancelled_transaction_is_never_left_open(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "bot.db")
+    outcomes: set[str] = set()
+    try:
+        for steps in range(200):
+            key = f"k{steps}"
+
+            async def write(key: str = key) -> None:
+                async with db.transaction() as tx:
+                    await tx.execute("INSERT INTO meta (key, value) VALUES (?, 'half')", (key,))
+                    await tx.execute("UPDATE meta SET value = 'whole' WHERE key = ?", (key,))
+
+            task = asyncio.create_task(write())
+            for _ in range(steps):  # let it run to a different await point each time
+                await asyncio.sleep(0)
+            task.cancel()
+            result = (await asyncio.gather(task, return_exceptions=True))[0]
+            assert not db.in_transaction, f"left inside a transaction after {steps} steps"
+            row = await db.fetchone("SELECT value FROM meta WHERE key = ?", (key,))
+            assert row is None or row[0] == "whole"  # all or nothing
+            outcomes.add("committed" if row is not None else "rolled back")
+            await db.execute("INSERT INTO meta (key, value) VALUES (?, 'later')", (f"after-{key}",))
+            if not isinstance(result, asyncio.CancelledError) and row is not None:
+                break  # it ran to the end before the cancellation landed: every point before was covered
+        assert outcomes == {"committed", "rolled back"}
+    finally:
+        await db.close()
