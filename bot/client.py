@@ -30,7 +30,7 @@ from bot.tree import BotTree
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.quota", "cogs.results", "cogs.info")
+EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.quota", "cogs.results", "cogs.settings", "cogs.info")
 COMMANDS_HASH_KEY = "global_commands_hash"
 
 

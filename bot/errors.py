@@ -21,3 +21,11 @@ class MissingPermissions(UserFacingError):
 
 class ServiceUnavailable(UserFacingError):
     """A dependency of the bot (database, provider) cannot take the request right now."""
+
+
+class ChannelNotAllowed(UserFacingError):
+    """The server keeps the bot to other channels; the message names them."""
+
+
+class BlockedPrompt(UserFacingError):
+    """A prompt or edit instruction holds a term the server blocks; the message never repeats the term."""

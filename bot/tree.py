@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.errors import UserFacingError
+from bot.errors import ChannelNotAllowed, UserFacingError
+from bot.guild_gate import check_interaction_channel
 from bot.rendering import text
 
 if TYPE_CHECKING:
@@ -38,6 +39,23 @@ class BotTree(app_commands.CommandTree["ImageBot"]):
     async def interaction_check(self, interaction: discord.Interaction[ImageBot]) -> bool:
         if interaction.user.bot:
             await respond(interaction, text.NOT_FOR_BOTS)
+            return False
+        return await self._allowed_channel(interaction)
+
+    # The server's channel allow-list (`/settings channel`). The admin groups work everywhere, so an admin
+    # can always change the list; every other command in another channel gets a private answer.
+    ALLOW_LIST_EXEMPT = frozenset({"settings", "quota"})
+
+    async def _allowed_channel(self, interaction: discord.Interaction[ImageBot]) -> bool:
+        if interaction.type is not discord.InteractionType.application_command:
+            return True  # autocomplete cannot be answered with a message
+        name = interaction.data.get("name") if interaction.data else None
+        if name in self.ALLOW_LIST_EXEMPT:
+            return True
+        try:
+            await check_interaction_channel(interaction)
+        except ChannelNotAllowed as exc:
+            await respond(interaction, exc.message)
             return False
         return True
 

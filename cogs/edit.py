@@ -12,7 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.errors import InvalidRequest, UserFacingError
+from bot.errors import BlockedPrompt, ChannelNotAllowed, InvalidRequest, UserFacingError
+from bot.guild_config import GuildConfig, load
+from bot.guild_gate import guild_config_of, parent_id, tell_privately
 from bot.media import MAX_INPUT_BYTES, InputImage, InputImageError, check_input
 from bot.providers.catalog import (
     MAX_EDIT_IMAGES,
@@ -115,12 +117,14 @@ class EditModal(discord.ui.Modal, title="Edit image"):
 
     async def on_submit(self, interaction: discord.Interaction[ImageBot]) -> None:  # type: ignore[override]
         masks = self.mask.values if self.mask is not None else []
+        config = await guild_config_of(interaction)  # server settings: safety level, blocklist
+        config.check_text(self.instruction.value)
         job = await self.cog.bot.jobs.create_edit(
             requester_of(interaction),
             self.model,
             self.instruction.value,
             len(self.images),
-            ImageOptions(),
+            ImageOptions(safety_tolerance=config.safety_level),
             reader(self.images, masks[0] if masks else None),
             has_mask=bool(masks),
             reply_to_message_id=self.target.id,
@@ -144,13 +148,13 @@ class Edit(commands.Cog):
     async def cog_unload(self) -> None:
         self.bot.tree.remove_command(self.menu.name, type=self.menu.type)
 
-    async def model_for(self, source: discord.Message | None) -> str:
-        """Edits of one of the bot's results use that result's model family; others the default."""
+    async def model_for(self, source: discord.Message | None, config: GuildConfig) -> str:
+        """Edits of one of the bot's results use that result's model family; others the server's default."""
         if source is not None and self.bot.user is not None and source.author.id == self.bot.user.id:
             job = await self.bot.store.by_result_message(source.id)
             if job is not None:
                 return edit_model_for(job.model)
-        return edit_model_for(self.bot.settings.default_model)
+        return edit_model_for(config.model_or(self.bot.settings.default_model))
 
     # -- the context menu --------------------------------------------------------------------------
 
@@ -161,7 +165,8 @@ class Edit(commands.Cog):
         if len(images) > MAX_EDIT_IMAGES:
             raise InvalidRequest(f"That message has {len(images)} images; an edit takes at most {MAX_EDIT_IMAGES}.")
         check_channel_permissions(interaction)
-        await interaction.response.send_modal(EditModal(self, message, images, await self.model_for(message)))
+        model = await self.model_for(message, await guild_config_of(interaction))
+        await interaction.response.send_modal(EditModal(self, message, images, model))
 
     # -- /edit -------------------------------------------------------------------------------------
 
@@ -201,10 +206,18 @@ class Edit(commands.Cog):
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         quality: str | None = None,
     ) -> None:
-        model = model or edit_model_for(self.bot.settings.default_model)
+        config = await guild_config_of(interaction)  # server settings: default model, safety level, blocklist
+        model = model or await self.model_for(None, config)
         attachments = [a for a in (image, image2, image3, image4) if a is not None]
-        options = ImageOptions(aspect_ratio=aspect_ratio, resolution=resolution, seed=seed, quality=quality)
+        options = ImageOptions(
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            seed=seed,
+            quality=quality,
+            safety_tolerance=config.safety_level,
+        )
         build_edit_input(model, prompt, len(attachments), options, mask is not None)
+        config.check_text(prompt)
         check_channel_permissions(interaction)
         job = await self.bot.jobs.create_edit(
             requester_of(interaction),
@@ -227,6 +240,13 @@ class Edit(commands.Cog):
             return
         try:
             await self._edit_from_reply(message)
+        except ChannelNotAllowed as exc:
+            # The server keeps the bot out of this channel, so it says nothing here: a DM, or silence.
+            await tell_privately(message, exc.message)
+        except BlockedPrompt as exc:
+            # Privately if possible; else here, without repeating the term or pinging anyone.
+            if not await tell_privately(message, exc.message):
+                await self._answer(message, exc.message)
         except UserFacingError as exc:
             await self._answer(message, exc.message)
         except Exception:
@@ -235,7 +255,11 @@ class Edit(commands.Cog):
 
     async def _edit_from_reply(self, message: discord.Message) -> None:
         assert self.bot.user is not None
+        # Server settings first: in a channel the bot is kept out of, nothing else is looked at.
+        config = await load(self.bot.db, message.guild.id if message.guild else None)
+        config.check_channel(message.channel.id, parent_id(message.channel))
         instruction = re.sub(rf"<@!?{self.bot.user.id}>", "", message.content).strip()
+        config.check_text(instruction)
         source = await self._replied_to(message)
         images = image_attachments(source) if source is not None else image_attachments(message)
         if not images:
@@ -248,8 +272,9 @@ class Edit(commands.Cog):
             raise InvalidRequest(f"Tell me what to change, e.g. `@{self.bot.user.name} make it snowy`.")
         if len(images) > MAX_EDIT_IMAGES:
             raise InvalidRequest(f"That message has {len(images)} images; an edit takes at most {MAX_EDIT_IMAGES}.")
-        model = await self.model_for(source)
-        build_edit_input(model, instruction, len(images), ImageOptions(), False)
+        model = await self.model_for(source, config)
+        options = ImageOptions(safety_tolerance=config.safety_level)
+        build_edit_input(model, instruction, len(images), options, False)
         if message.guild is not None and isinstance(message.channel, discord.abc.GuildChannel | discord.Thread):
             check_permissions(message.channel.permissions_for(message.guild.me), message.channel)
         await self.bot.jobs.create_edit(
@@ -257,7 +282,7 @@ class Edit(commands.Cog):
             model,
             instruction,
             len(images),
-            ImageOptions(),
+            options,
             reader(images),
             reply_to_message_id=message.id,
         )

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.guild_gate import guild_config_of
 from bot.providers.catalog import (
     MAX_COUNT,
     MAX_PROMPT_CHARS,
@@ -33,7 +34,7 @@ class Imagine(commands.Cog):
     @app_commands.command(name="imagine", description="Generate an image from a text prompt")
     @app_commands.describe(
         prompt="What to draw",
-        model="Which model (default set by the bot owner)",
+        model="Which model (default set by the server admins or the bot owner)",
         aspect_ratio="Shape of the image, e.g. 16:9",
         resolution="Output resolution (Nano Banana 2 / Pro, GPT Image 2)",
         count=f"How many images (1-{MAX_COUNT})",
@@ -58,12 +59,20 @@ class Imagine(commands.Cog):
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         quality: str | None = None,
     ) -> None:
-        model = model or self.bot.settings.default_model
+        # Server settings (/settings): default model, safety level, blocklist (the channel is checked by the tree).
+        config = await guild_config_of(interaction)
+        model = model or config.model_or(self.bot.settings.default_model)
         options = ImageOptions(
-            aspect_ratio=aspect_ratio, resolution=resolution, count=count, seed=seed, quality=quality
+            aspect_ratio=aspect_ratio,
+            resolution=resolution,
+            count=count,
+            seed=seed,
+            quality=quality,
+            safety_tolerance=config.safety_level,
         )
         # Pure checks first (microseconds): a refusal is then the acknowledgement itself, and private.
         build_input(model, prompt, options)
+        config.check_text(prompt)
         check_channel_permissions(interaction)
         requester = requester_of(interaction)
         # The job row (and its charge) is written first, so nothing acknowledged is ever forgotten.

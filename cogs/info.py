@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.guild_gate import guild_config_of
 from bot.providers.catalog import MODELS, TEXT_TO_IMAGE_MODELS, describe_support
 from bot.providers.router import PROVIDER_LABELS
 
@@ -24,10 +25,11 @@ class Info(commands.Cog):
     @app_commands.command(name="models", description="The image models, what they support and what they cost")
     async def models(self, interaction: discord.Interaction[ImageBot]) -> None:
         lines = []
+        default_model = (await guild_config_of(interaction)).model_or(self.bot.settings.default_model)
         for family in TEXT_TO_IMAGE_MODELS:
             services = [PROVIDER_LABELS[p] for p in self.bot.router.serving(family)]
             cost = await self.bot.quota.price(self.bot.db, interaction.guild_id, family, {})
-            default = " (default)" if family == self.bot.settings.default_model else ""
+            default = " (default)" if family == default_model else ""
             lines.append(
                 f"**{MODELS[family].label}**{default} — {cost} credit{'s' if cost != 1 else ''} per image; "
                 f"served by {', '.join(services) or 'no configured service'}\n"

@@ -1,4 +1,4 @@
-"""Buttons on results and status messages (reroll, vary, edit, upscale, info, delete, cancel), and `/settings`.
+"""Buttons on results and status messages (reroll, vary, edit, upscale, info, delete, cancel).
 
 One DynamicItem matches every button's custom_id (`img:<action>:<job>[:<image>]`), so buttons work on
 results of any age and after restarts; everything else is read from the job row.
@@ -7,19 +7,20 @@ results of any age and after restarts; everything else is read from the job row.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
-from discord import app_commands
 from discord.ext import commands
 
-from bot.db.guild_settings import BUTTONS_FOR_EVERYONE, get_flag, set_flag
-from bot.errors import InvalidRequest
+from bot.db.guild_settings import BUTTONS_FOR_EVERYONE, get_flag
+from bot.errors import ChannelNotAllowed, InvalidRequest
+from bot.guild_gate import check_interaction_channel, guild_config_of
 from bot.jobs.models import Job, JobState
-from bot.providers.catalog import ImageOptions, edit_model_for
+from bot.providers.catalog import MODELS, ImageOptions, edit_model_for
 from bot.providers.router import PROVIDER_LABELS
 from bot.rendering import text
 from bot.rendering.buttons import TEMPLATE, upscale_target
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OWNER_ONLY = ("rr", "var", "ed", "up", "x")
+# Buttons that start new work follow the server's channel allow-list; Info, Delete and Cancel work anywhere,
+# so old results can still be looked at, cleaned up and stopped.
+STARTS_WORK = ("rr", "var", "ed", "up")
 VARY_PROMPT = "Create a close variation of this image, keeping its subject, style and composition. Original idea: {}"
 UPSCALE_PROMPT = (
     "Upscale this image to a higher resolution. Keep the content, composition and colours exactly the same."
@@ -56,6 +60,12 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
 
     async def interaction_check(self, interaction: discord.Interaction[ImageBot]) -> bool:  # type: ignore[override]
         """Refusals are answered privately, never a silent 'interaction failed'."""
+        if self.action in STARTS_WORK:
+            try:
+                await check_interaction_channel(interaction)
+            except ChannelNotAllowed as exc:
+                await respond(interaction, exc.message)
+                return False
         try:
             job = await interaction.client.store.get(self.job_id)
         except LookupError:
@@ -122,6 +132,12 @@ async def original_inputs(bot: ImageBot, job: Job) -> tuple[list[discord.Attachm
 
 async def reroll(interaction: discord.Interaction[ImageBot], job: Job, _: int | None) -> None:
     bot = interaction.client
+    # Server settings apply to the new job: the blocklist as it is now, and today's safety level.
+    config = await guild_config_of(interaction)
+    config.check_text(job.prompt)
+    spec = MODELS.get(job.model)
+    if spec is not None and "safety_tolerance" in spec.fields:
+        job = dataclasses.replace(job, params={**job.params, "safety_tolerance": config.safety})
 
     async def create() -> Job:
         if job.kind != "edit":
@@ -148,6 +164,8 @@ async def edit_selected(
     """Start an edit of the chosen result image with the result's model family."""
     attachment = selected_image(interaction, index)
     bot = interaction.client
+    config = await guild_config_of(interaction)  # the server's safety level as it is now
+    options = dataclasses.replace(options, safety_tolerance=config.safety_level)
 
     async def create() -> Job:
         return await bot.jobs.create_edit(
@@ -165,6 +183,7 @@ async def edit_selected(
 
 
 async def vary(interaction: discord.Interaction[ImageBot], job: Job, index: int | None) -> None:
+    (await guild_config_of(interaction)).check_text(job.prompt)  # the member's prompt goes along: blocklist as now
     await edit_selected(interaction, job, index, VARY_PROMPT.format(job.prompt), ImageOptions())
 
 
@@ -189,6 +208,7 @@ async def info(interaction: discord.Interaction[ImageBot], job: Job, _: int | No
         f"**Model**: {model_label(job.model)} (`{job.model}`)",
         f"**Options**: {options_summary(job)}",
         f"**Seed**: {job.seed if job.seed is not None else 'not set (random)'}",
+        *([f"**Safety level**: {job.params['safety_tolerance']}"] if "safety_tolerance" in job.params else []),
         f"**Task**: `{job.provider_task_id or '—'}` on {PROVIDER_LABELS.get(job.provider, job.provider)}"
         + (f" (it reported a cost of {job.provider_cost:g})" if job.provider_cost is not None else ""),
         f"**Time**: {text.format_seconds(job.duration_ms / 1000) if job.duration_ms else '—'}",
@@ -224,14 +244,7 @@ ACTIONS = {"rr": reroll, "var": vary, "ed": edit, "up": upscale, "info": info, "
 
 
 class Results(commands.Cog):
-    """Registers the result buttons and the server setting for who may use them."""
-
-    settings = app_commands.Group(
-        name="settings",
-        description="Bot settings for this server (server admins)",
-        guild_only=True,
-        default_permissions=discord.Permissions(manage_guild=True),
-    )
+    """Registers the result buttons (who may use them is a server setting: cogs/settings.py)."""
 
     def __init__(self, bot: ImageBot) -> None:
         self.bot = bot
@@ -241,15 +254,6 @@ class Results(commands.Cog):
 
     async def cog_unload(self) -> None:
         self.bot.remove_dynamic_items(ResultButton)
-
-    @settings.command(name="buttons", description="Whether everyone may reroll, vary, edit and upscale others' images")
-    @app_commands.checks.has_permissions(manage_guild=True)
-    async def buttons(self, interaction: discord.Interaction[ImageBot], everyone: bool) -> None:
-        if interaction.guild_id is None:
-            raise InvalidRequest("This is a server setting.")
-        await set_flag(self.bot.db, interaction.guild_id, BUTTONS_FOR_EVERYONE, everyone)
-        who = "everyone" if everyone else "only the person who asked"
-        await interaction.response.send_message(f"Result buttons can now be used by {who}.", ephemeral=True)
 
 
 async def setup(bot: ImageBot) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -22,6 +22,7 @@ QUALITIES = ("auto", "low", "medium", "high")
 MAX_COUNT = 4  # the Hub states no maximum; its fal.ai upstream allows 1-4
 MAX_SEED = 2_147_483_647
 MAX_PROMPT_CHARS = 4000  # the Hub states no limit; this keeps requests and embeds sane
+DEFAULT_SAFETY_TOLERANCE: Final = "4"  # the documented default; a server can choose another (`/settings safety`)
 
 Ratio10 = Literal["21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16"]
 RatioAuto10 = Literal["auto", "21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16"]
@@ -66,7 +67,7 @@ class NanoBananaInput(HubInput):
     sync_mode: bool | None = None
     aspect_ratio: Ratio10 = "1:1"
     output_format: OutputFormat = "png"
-    safety_tolerance: SafetyTolerance = "4"
+    safety_tolerance: SafetyTolerance = DEFAULT_SAFETY_TOLERANCE
     limit_generations: bool | None = None
 
 
@@ -78,7 +79,7 @@ class NanoBanana2Input(HubInput):
     output_format: OutputFormat = "png"
     system_prompt: str | None = None
     thinking_level: Literal["minimal", "high"] | None = None
-    safety_tolerance: SafetyTolerance = "4"
+    safety_tolerance: SafetyTolerance = DEFAULT_SAFETY_TOLERANCE
     enable_web_search: bool | None = None
     limit_generations: bool = True
 
@@ -90,7 +91,7 @@ class NanoBananaProInput(HubInput):
     aspect_ratio: RatioAuto10 = "1:1"
     output_format: OutputFormat = "png"
     system_prompt: str | None = None
-    safety_tolerance: SafetyTolerance = "4"
+    safety_tolerance: SafetyTolerance = DEFAULT_SAFETY_TOLERANCE
     enable_web_search: bool | None = None  # documented as disabled on this platform
     limit_generations: bool | None = None
 
@@ -129,7 +130,7 @@ class NanoBananaEditInput(HubInput):
     seed: Seed | None = None
     aspect_ratio: Ratio10 = "1:1"
     output_format: OutputFormat = "png"
-    safety_tolerance: SafetyTolerance = "4"
+    safety_tolerance: SafetyTolerance = DEFAULT_SAFETY_TOLERANCE
 
 
 class NanoBanana2EditInput(HubInput):
@@ -138,7 +139,7 @@ class NanoBanana2EditInput(HubInput):
     resolution: Literal["0.5K", "1K", "2K", "4K"] = "1K"
     aspect_ratio: Ratio15 = "auto"
     output_format: OutputFormat = "png"
-    safety_tolerance: SafetyTolerance = "4"
+    safety_tolerance: SafetyTolerance = DEFAULT_SAFETY_TOLERANCE
 
 
 class NanoBananaProEditInput(HubInput):
@@ -147,7 +148,7 @@ class NanoBananaProEditInput(HubInput):
     resolution: Literal["1K", "2K", "4K"] = "1K"
     aspect_ratio: RatioAuto10 = "1:1"
     output_format: OutputFormat = "png"
-    safety_tolerance: SafetyTolerance = "4"
+    safety_tolerance: SafetyTolerance = DEFAULT_SAFETY_TOLERANCE
 
 
 class GptImage2EditInput(HubInput):
@@ -207,9 +208,12 @@ class ImageOptions:
     count: int | None = None
     seed: int | None = None
     quality: str | None = None
+    # Not a user option: the server's level, sent to every model that takes it and ignored by the others.
+    safety_tolerance: str | None = None
 
     def given(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        """The user's options that were given (the server's safety level is not one of them)."""
+        return {k: v for k, v in self.__dict__.items() if v is not None and k != "safety_tolerance"}
 
 
 def _literal_values(annotation: Any) -> tuple[str, ...]:
@@ -320,6 +324,8 @@ def _build(spec: ModelSpec, prompt: str, options: ImageOptions, extra: dict[str,
         params["seed"] = options.seed
     if options.quality is not None:
         params["quality"] = options.quality
+    if options.safety_tolerance is not None and "safety_tolerance" in spec.fields:
+        params["safety_tolerance"] = options.safety_tolerance
     if "image_size" in spec.fields:
         if options.aspect_ratio or options.resolution:
             params["image_size"] = gpt_image_size(options.aspect_ratio or "4:3", options.resolution or "1K")

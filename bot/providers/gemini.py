@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from bot.providers.base import ProviderError, ProviderProtocolError, ProviderUnavailable, TaskState, TaskStatus
-from bot.providers.catalog import RATIOS_10
+from bot.providers.catalog import DEFAULT_SAFETY_TOLERANCE, RATIOS_10
 from bot.providers.http import BearerApi, preview
 
 MODEL_IDS = {"nano-banana": "nano-banana-fast", "nano-banana-pro": "nano-banana-pro", "nano-banana-2": "nano-banana-2"}
@@ -50,6 +50,8 @@ class GeminiProvider(BearerApi):
             return "it takes no seed"
         if "mask_url" in params:
             return "it takes no mask"
+        if params.get("safety_tolerance", DEFAULT_SAFETY_TOLERANCE) != DEFAULT_SAFETY_TOLERANCE:
+            return "it has no safety level setting, and this server sets one"
         ratio = params.get("aspect_ratio")
         if ratio not in (None, "auto", *RATIOS_10) and not (ratio in EXTREME_RATIOS and family == "nano-banana-2"):
             return f"it has no {ratio} aspect ratio"

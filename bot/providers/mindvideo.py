@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.providers.base import ProviderProtocolError, TaskState, TaskStatus
+from bot.providers.catalog import DEFAULT_SAFETY_TOLERANCE
 from bot.providers.http import BearerApi, preview
 
 SLUGS = {
@@ -38,6 +39,8 @@ class MindVideoProvider(BearerApi):
             return "it has no such model"
         if "seed" in params:
             return "it takes no seed"
+        if params.get("safety_tolerance", DEFAULT_SAFETY_TOLERANCE) != DEFAULT_SAFETY_TOLERANCE:
+            return "it has no safety level setting, and this server sets one"
         if len(str(params.get("prompt", ""))) > MAX_PROMPT:
             return f"its prompts are limited to {MAX_PROMPT} characters"
         if int(params.get("num_images", 1)) > MAX_N.get(family, 4):

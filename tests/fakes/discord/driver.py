@@ -61,7 +61,7 @@ class DriverMixin:
         return await self._send_interaction(2, data, user, channel_id, sent_at, member_permissions)
 
     def _resolve_option(self, kind: int, given: Any, resolved: dict[str, Any]) -> Any:
-        """Options Discord resolves: ATTACHMENT takes (filename, bytes); USER a user name; ROLE a role name."""
+        """Options Discord resolves: ATTACHMENT (filename, bytes); USER a user name; CHANNEL an id; ROLE a name."""
         if kind == 11:
             attachment = self.upload(*given)
             resolved.setdefault("attachments", {})[attachment["id"]] = attachment
@@ -72,6 +72,11 @@ class DriverMixin:
             member = {k: v for k, v in p.member(user, roles=self.member_roles.get(given)).items() if k != "user"}
             resolved.setdefault("members", {})[user["id"]] = {**member, "permissions": str(p.MEMBER_PERMISSIONS)}
             return user["id"]
+        if kind == 7:  # a channel id; Discord resolves it to a partial channel with the member's permissions
+            name = "general" if int(given) == self.channel_id else "art"
+            channel = {**p.text_channel(int(given), self.guild_id, name), "permissions": str(p.MEMBER_PERMISSIONS)}
+            resolved.setdefault("channels", {})[str(given)] = channel
+            return str(given)
         if kind == 8:
             role_id = self.roles[given]
             resolved.setdefault("roles", {})[str(role_id)] = p.role(role_id, given, p.MEMBER_PERMISSIONS, 1)

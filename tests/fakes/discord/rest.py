@@ -185,10 +185,27 @@ class RestMixin:
             return error_response(413, 40005, "Request entity too large")
         return None
 
+    async def _create_dm(self, request: web.Request) -> web.Response:
+        """Open (or reopen) the DM channel with a user."""
+        user_id = int((await request.json())["recipient_id"])
+        channel_id = next((c for c, u in self.dm_channels.items() if u == user_id), None) or self.ids.next()
+        self.dm_channels[channel_id] = user_id
+        recipient = self.users_by_id(user_id)
+        return json_response({"id": str(channel_id), "type": 1, "recipients": [recipient], "last_message_id": None})
+
+    def dm_messages(self, user: str) -> list[dict[str, Any]]:
+        """What the bot sent `user` by DM, oldest first."""
+        user_id = int(self.users[user]["id"])
+        channels = [c for c, u in self.dm_channels.items() if u == user_id]
+        return [m for c in channels for m in self.channel_messages(c)]
+
     async def _create_message(self, request: web.Request) -> web.Response:
         channel_id = int(request.match_info["channel"])
         if not self._can_post(channel_id):
             return error_response(403, 50013, "Missing Permissions")
+        recipient = self.dm_channels.get(channel_id)
+        if recipient is not None and self.users_by_id(recipient)["username"] in self.closed_dms:
+            return error_response(403, 50007, "Cannot send messages to this user")
         body, files = await self._read(request)
         if (refused := self._check_files(files)) is not None:
             await self._record("rejected", {"reason": "files", "channel": channel_id})

@@ -79,6 +79,8 @@ class FakeDiscord(DriverMixin, RestMixin, GatewayMixin):
         self.interactions: dict[int, FakeInteraction] = {}
         self.uploads: dict[str, bytes] = {}
         self.intents = 0
+        self.dm_channels: dict[int, int] = {}  # DM channel id -> the user it is with
+        self.closed_dms: set[str] = set()  # user names whose DMs refuse the bot (50007)
         self._by_token: dict[str, FakeInteraction] = {}
         self.events: list[Event] = []
         self.requests: list[tuple[float, str, str]] = []
@@ -99,6 +101,7 @@ class FakeDiscord(DriverMixin, RestMixin, GatewayMixin):
         r.add_get("/gateway", self._gateway)
         r.add_get("/api/v10/users/@me", self._me)
         r.add_get("/api/v10/oauth2/applications/@me", self._app_info)
+        r.add_post("/api/v10/users/@me/channels", self._create_dm)
         r.add_put("/api/v10/applications/{app}/commands", self._put_commands)
         r.add_get("/api/v10/applications/{app}/commands", self._get_commands)
         r.add_put("/api/v10/applications/{app}/guilds/{guild}/commands", self._put_commands)

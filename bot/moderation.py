@@ -1,0 +1,148 @@
+"""Discord-free moderation rules: blocklist matching and the channel allow-list decision.
+
+Blocklist terms match case-insensitively as whole words or whole phrases ("kill" never matches inside
+"skill"). Both the term and the text are reduced to the same token sequence, so punctuation, repeated
+spaces, line breaks, accents, full-width letters and invisible characters cannot hide a term:
+
+- Unicode NFKC, format characters (zero-width space/joiner, soft hyphen) dropped, accents on letters of
+  cased scripts dropped, then case-folded: "Kíll", full-width "KILL" and "ki\\u200bll" all become "kill".
+- A word is a run of letters and digits; anything else separates words.
+- Scripts written without spaces between words (Chinese, Japanese kana, Thai, Lao, Khmer, Myanmar,
+  Tibetan) have no word boundaries to honour, so each of their characters is a token of its own:
+  a term in those scripts matches wherever its characters appear in a row.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Collection, Iterable
+
+MAX_TERM_CHARS = 100
+MAX_TERMS = 200
+
+# Scripts written without spaces between words (Unicode character name prefixes).
+_UNSPACED = (
+    "CJK ",
+    "HIRAGANA",
+    "KATAKANA",
+    "HALFWIDTH KATAKANA",
+    "THAI",
+    "LAO",
+    "KHMER",
+    "MYANMAR",
+    "TIBETAN",
+    "IDEOGRAPHIC",
+)
+
+
+def _is_unspaced(char: str) -> bool:
+    return unicodedata.name(char, "").startswith(_UNSPACED)
+
+
+def _has_case(char: str) -> bool:
+    return char.lower() != char.upper()
+
+
+def _fold(char: str) -> str:
+    """One character without the accents of cased scripts (Latin, Greek, Cyrillic...): "í" -> "i".
+
+    Marks of scripts without case (Devanagari vowel signs, Japanese dakuten) carry meaning and are kept.
+    """
+    parts = unicodedata.normalize("NFKD", char)
+    if len(parts) > 1 and _has_case(parts[0]):
+        return "".join(c for c in parts if unicodedata.category(c) not in ("Mn", "Me"))
+    return char
+
+
+def tokens(text: str) -> tuple[str, ...]:
+    """The comparable word sequence of a text (see the module docstring)."""
+    out: list[str] = []
+    word: list[str] = []
+    previous = ""
+    for char in unicodedata.normalize("NFKC", text):
+        category = unicodedata.category(char)
+        if category == "Cf":  # zero-width space and joiners, soft hyphen, direction marks
+            continue
+        if category in ("Mn", "Me") and (not previous or _has_case(previous)):
+            continue  # a stray accent (e.g. stacked "zalgo" marks) on a cased letter
+        if category[0] in "LNM":
+            previous = char if category[0] != "M" else previous
+            if _is_unspaced(char):
+                if word:
+                    out.append("".join(word))
+                    word = []
+                out.append(char)
+            else:
+                word.append(_fold(char))
+            continue
+        previous = ""
+        if word:
+            out.append("".join(word))
+            word = []
+    if word:
+        out.append("".join(word))
+    return tuple(w.casefold() for w in out)
+
+
+def term_key(term: str) -> str:
+    """The normalised form two terms are compared by (equal keys are the same term)."""
+    return " ".join(tokens(term))
+
+
+def clean_term(term: str) -> str:
+    """The term as it will be stored and shown: trimmed, inner whitespace collapsed.
+
+    Raises ValueError with a message for the admin when it cannot be a term.
+    """
+    cleaned = " ".join(term.split())
+    if not tokens(cleaned):
+        raise ValueError("A blocked term needs at least one letter or digit.")
+    if len(cleaned) > MAX_TERM_CHARS:
+        raise ValueError(f"A blocked term can be at most {MAX_TERM_CHARS} characters long.")
+    return cleaned
+
+
+def _contains(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
+    size = len(needle)
+    if size == 0 or size > len(haystack):
+        return False
+    first = needle[0]
+    return any(haystack[i] == first and haystack[i : i + size] == needle for i in range(len(haystack) - size + 1))
+
+
+def first_blocked(text: str, terms: Iterable[str]) -> str | None:
+    """The first term of `terms` that occurs in `text` as a whole word or phrase, else None."""
+    words = tokens(text)
+    for term in terms:
+        if _contains(words, tokens(term)):
+            return term
+    return None
+
+
+def with_term(terms: Iterable[str], term: str) -> tuple[list[str], bool]:
+    """`terms` with `term` added (kept sorted); False when an equal term was already there."""
+    current = list(terms)
+    key = term_key(term)
+    if any(term_key(t) == key for t in current):
+        return current, False
+    if len(current) >= MAX_TERMS:
+        raise ValueError(f"The blocklist is full ({MAX_TERMS} terms). Remove some first.")
+    return sorted([*current, term], key=term_key), True
+
+
+def without_term(terms: Iterable[str], term: str) -> tuple[list[str], bool]:
+    """`terms` without any term equal to `term`; False when there was none."""
+    current = list(terms)
+    key = term_key(term)
+    kept = [t for t in current if term_key(t) != key]
+    return kept, len(kept) != len(current)
+
+
+def channel_allowed(allowed: Collection[int], channel_id: int | None, parent_id: int | None = None) -> bool:
+    """Whether the bot may be used here: an empty allow-list allows every channel.
+
+    A thread counts as its parent channel, so threads under an allowed channel are allowed too.
+    """
+    if not allowed:
+        return True
+    return channel_id in allowed or (parent_id is not None and parent_id in allowed)
