@@ -8,7 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.providers.catalog import MODELS, TEXT_TO_IMAGE_MODELS, describe_support
+from bot.providers.catalog import MODELS, describe_support
 from bot.providers.router import PROVIDER_LABELS
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ class Info(commands.Cog):
     @app_commands.command(name="models", description="The image models, what they support and what they cost")
     async def models(self, interaction: discord.Interaction[ImageBot]) -> None:
         lines = []
-        for family in TEXT_TO_IMAGE_MODELS:
+        for family in self.bot.catalogue.offered_families():  # the Hub's live list, else the bundled one
             services = [PROVIDER_LABELS[p] for p in self.bot.router.serving(family)]
             cost = await self.bot.quota.cost(self.bot.db, interaction.guild_id, family, None, 1)
             default = " (default)" if family == self.bot.settings.default_model else ""
@@ -33,7 +33,8 @@ class Info(commands.Cog):
                 f"served by {', '.join(services) or 'no configured service'}\n"
                 f"  options: {describe_support(family)}; editing with `/edit` or the Edit image menu"
             )
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+        text = "\n".join(lines) or "No image model is on offer right now. Please try again later."
+        await interaction.response.send_message(text, ephemeral=True)
 
 
 async def setup(bot: ImageBot) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import aiosqlite
 
 from bot.db.migrations import MIGRATIONS
+from bot.db.upgrade import SchemaTooNew, backup_before_migration
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,9 @@ class Database:
             row = await cursor.fetchone()
         current = int(row[0]) if row else 0
         if current > len(MIGRATIONS):
-            raise RuntimeError(f"database schema v{current} is newer than this bot (v{len(MIGRATIONS)})")
+            raise SchemaTooNew(f"database schema v{current} is newer than this bot (v{len(MIGRATIONS)})")
+        if current < len(MIGRATIONS):
+            await backup_before_migration(self._conn, current, len(MIGRATIONS))
         for version in range(current + 1, len(MIGRATIONS) + 1):
             async with self.transaction() as conn:
                 await conn.executescript_in_transaction(MIGRATIONS[version - 1])
