@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
     message_content_intent: bool = False
-    http_port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    http_port: Annotated[int, Field(ge=0, le=65535)] | None = None  # 0: any free port
     http_host: str = "127.0.0.1"
     model_refresh_seconds: Annotated[float, Field(ge=60)] = 3600.0
 
@@ -97,7 +97,6 @@ class Settings(BaseSettings):
             return json.loads(value)
         except json.JSONDecodeError as exc:
             raise ValueError(f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-
 
     @field_validator("log_level")
     @classmethod

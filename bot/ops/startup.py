@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 KEY_SETTINGS = {"hub": "MOUNTSEA_API_KEY", "gemini": "MOUNTSEA_API_KEY", "mindvideo": "MINDVIDEO_API_KEY"}
 SERVICE_NAMES = {"hub": "MountSea", "gemini": "MountSea", "mindvideo": "MindVideo"}
-DISCORD_ATTEMPTS = 4
+DISCORD_ATTEMPTS = 3
 DISCORD_RETRY_BASE_SECONDS = 1.0
 DISCORD_TIMEOUT_SECONDS = 10.0
 # View Channels, Send Messages, Send Messages in Threads, Embed Links, Attach Files, Read Message History.

@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_bot(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "MOUNTSEA_", "MINDVIDEO_", "DEV_GUILD"))}
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "MOUNTSEA_", "MINDVIDEO_", "DEV_GUILD"))
+    }
     return subprocess.run(
         [sys.executable, "-m", "bot"],
         cwd=tmp_path,
