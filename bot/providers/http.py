@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from bot import __version__
 from bot.ops.logs import log_context
 from bot.providers.base import (
     ProviderAuthError,
@@ -51,7 +52,7 @@ def make_client(
         limits=httpx.Limits(
             max_connections=MAX_CONNECTIONS + DOWNLOAD_HEADROOM, max_keepalive_connections=MAX_CONNECTIONS
         ),
-        headers={"User-Agent": "imagebot/0.1 (+discord)"},
+        headers={"User-Agent": f"imagebot/{__version__} (+discord)"},
         transport=transport,
         follow_redirects=True,
     )

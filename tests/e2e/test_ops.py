@@ -3,6 +3,7 @@ a MindVideo-only deployment, and the Hub's live model list."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable
@@ -11,6 +12,7 @@ import httpx
 import pytest
 
 from bot.config import Settings
+from bot.ops import healthcheck
 from bot.ops.metrics import CONTENT_TYPE
 from tests.e2e.test_imagine import ephemeral_reply, has_files
 from tests.fakes.discord import FakeDiscord
@@ -40,6 +42,7 @@ async def test_healthz_answers_while_connected_and_503_when_the_database_is_stuc
         ok = await http.get(url)
         assert ok.status_code == 200
         assert ok.json() == {"status": "ok", "gateway": True, "database": True, "guilds": 1}
+        assert await asyncio.to_thread(healthcheck.check, bot.ops.port)  # what Docker's HEALTHCHECK runs
         async with bot.db.transaction():  # a write that never ends: the database stops answering
             stuck = await http.get(url, timeout=10)
         assert stuck.status_code == 503 and stuck.json()["database"] is False
