@@ -1,18 +1,24 @@
-"""Each configuration problem, in a real process: exactly one line on stderr and exit code 2."""
+"""The real entry point in its own process: each configuration problem is one line on stderr and exit code 2,
+and a good configuration serves /healthz and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.db.migrations import MIGRATIONS
+from tests.fakes.discord import FakeDiscord
 from tests.fakes.hub import FakeHub
 from tests.fakes.mindvideo import FakeMindVideo
 
@@ -129,3 +135,69 @@ async def test_a_refused_mindvideo_key_is_reported_at_startup(tmp_path: Path, mi
         tmp_path, MOUNTSEA_API_KEY="", MINDVIDEO_API_KEY="wrong-key-123", MINDVIDEO_BASE_URL=mindvideo_fake.url
     )
     assert code == 2 and "MindVideo refused MINDVIDEO_API_KEY" in last_line(err)
+
+
+async def start_bot(cwd: Path, discord_url: str, **env: str) -> asyncio.subprocess.Process:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(SETTING_PREFIXES)}
+    base = {"PYTHONPATH": str(ROOT), "TEST_DISCORD_URL": discord_url, "DATABASE_PATH": str(cwd / "bot.db")}
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.fakes.launch",
+        cwd=cwd,
+        env={**clean, **base, **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def test_the_installed_entry_point_serves_health_and_stops_cleanly(
+    tmp_path: Path, discord_fake: FakeDiscord, hub: FakeHub
+) -> None:
+    port = closed_port()
+    process = await start_bot(
+        tmp_path,
+        discord_fake.url,
+        DISCORD_TOKEN=FakeDiscord.TOKEN,
+        MOUNTSEA_API_KEY=hub.api_key,
+        MOUNTSEA_BASE_URL=hub.url,
+        HTTP_PORT=str(port),
+        LOG_FORMAT="json",
+    )
+    try:
+        async with httpx.AsyncClient() as http, asyncio.timeout(30):
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    health = await http.get(f"http://127.0.0.1:{port}/healthz")
+                    if health.status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+            metrics = await http.get(f"http://127.0.0.1:{port}/metrics")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0
+    assert 'imagebot_provider_requests_total{outcome="ok",provider="hub"} 1.0' in metrics.text  # the key check
+    entries = [json.loads(line) for line in err.decode().splitlines()]
+    assert any(e["message"].startswith("logged in as ") for e in entries)
+    assert FakeDiscord.TOKEN not in err.decode() and hub.api_key not in err.decode()
+
+
+async def test_a_port_in_use_is_one_line(tmp_path: Path, discord_fake: FakeDiscord, hub: FakeHub) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = await start_bot(
+            tmp_path,
+            discord_fake.url,
+            DISCORD_TOKEN=FakeDiscord.TOKEN,
+            MOUNTSEA_API_KEY=hub.api_key,
+            MOUNTSEA_BASE_URL=hub.url,
+            HTTP_PORT=str(port),
+        )
+        _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 2
+    assert last_line(err.decode().splitlines()).startswith(
+        f"Configuration error: HTTP_PORT cannot listen on 127.0.0.1:{port}"
+    )
