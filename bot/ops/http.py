@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bot.db import Database
-from bot.ops.metrics import CONTENT_TYPE, COUNT_ACTIVE, COUNT_QUEUED, Metrics
+from bot.ops.metrics import CONTENT_TYPE, COUNT_JOBS, Metrics
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +78,9 @@ class OpsServer:
         return web.json_response(body, status=200 if healthy else 503)
 
     async def _counts(self) -> tuple[int, int]:
-        queued = await self._db.fetchone(COUNT_QUEUED)
-        active = await self._db.fetchone(COUNT_ACTIVE)
-        return int(queued[0]) if queued else 0, int(active[0]) if active else 0
+        """(queued, active) jobs, counted in the database."""
+        row = await self._db.fetchone(COUNT_JOBS)
+        return (int(row[0]), int(row[1])) if row else (0, 0)
 
     async def _metrics_text(self, request: web.Request) -> web.Response:
         body = await self._metrics.render(self._counts)

@@ -49,6 +49,24 @@ async def test_healthz_answers_while_connected_and_503_when_the_database_is_stuc
         assert (await http.get(url)).status_code == 200
 
 
+async def test_healthz_is_503_while_the_gateway_is_down(
+    settings_for: Callable[..., Settings], discord_fake: FakeDiscord
+) -> None:
+    async with running_bot(settings_for(http_port=0)) as bot, httpx.AsyncClient() as http:
+        url = f"http://127.0.0.1:{bot.ops.port}/healthz"
+        discord_fake.gateway_refusing = True
+        for ws, _ in list(discord_fake._sockets):
+            await ws.close(code=4000)  # discord.py tries to reconnect and is refused
+        async with asyncio.timeout(10):
+            while (down := await http.get(url)).status_code != 503:
+                await asyncio.sleep(0.05)
+        assert down.json()["gateway"] is False and down.json()["database"] is True
+        discord_fake.gateway_refusing = False
+        async with asyncio.timeout(30):
+            while (await http.get(url)).status_code != 200:
+                await asyncio.sleep(0.1)
+
+
 async def test_metrics_count_jobs_and_provider_calls(
     settings_for: Callable[..., Settings], discord_fake: FakeDiscord, hub: FakeHub
 ) -> None:
