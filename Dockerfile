@@ -10,11 +10,11 @@ WORKDIR /app
 COPY requirements.lock .
 RUN pip install -r requirements.lock
 
-# The bot itself, installed as a package: this gives the `imagebot` command.
-COPY pyproject.toml README.md LICENSE ./
-COPY bot ./bot
-COPY cogs ./cogs
-RUN pip install --no-deps . && rm -rf build *.egg-info
+# The bot itself, installed as a package (this gives the `imagebot` command); the sources are not kept.
+COPY pyproject.toml README.md LICENSE /tmp/src/
+COPY bot /tmp/src/bot
+COPY cogs /tmp/src/cogs
+RUN pip install --no-deps /tmp/src && rm -rf /tmp/src
 
 # A fixed numeric UID (no name lookup needed at run time) that owns only the data volume.
 RUN useradd --system --uid 10001 --no-create-home --home-dir /nonexistent imagebot \

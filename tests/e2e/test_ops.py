@@ -4,6 +4,8 @@ a MindVideo-only deployment, and the Hub's live model list."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -13,6 +15,7 @@ import pytest
 
 from bot.config import Settings
 from bot.ops import healthcheck
+from bot.ops.logs import configure_logging
 from bot.ops.metrics import CONTENT_TYPE
 from tests.e2e.test_imagine import ephemeral_reply, has_files
 from tests.fakes.discord import FakeDiscord
@@ -106,6 +109,31 @@ async def test_startup_logs_who_and_where_and_the_invite_link(
     messages = [r.getMessage() for r in caplog.records]
     assert messages.count(expected) == 1
     assert f"invite: {invite}" in messages
+
+
+async def test_json_logs_of_a_real_job_carry_its_context(
+    settings_for: Callable[..., Settings], discord_fake: FakeDiscord, hub: FakeHub
+) -> None:
+    out = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    configure_logging("DEBUG", "json", [FakeDiscord.TOKEN, hub.api_key], stream=out)
+    try:
+        async with running_bot(settings_for()):
+            await discord_fake.slash("imagine", {"prompt": "a fox"})
+            await discord_fake.wait_for_message(has_files)
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in handlers:
+            root.addHandler(handler)
+        root.setLevel(level)
+    entries = [json.loads(line) for line in out.getvalue().splitlines()]
+    driving = [e for e in entries if e["logger"].startswith("bot.jobs.") and e["message"].startswith("job 1: ")]
+    driving = [e for e in driving if e["logger"] != "bot.jobs.service"]  # created in the command's own task
+    assert len(driving) >= 3 and all(e["job_id"] == 1 for e in driving)
+    assert any(e["message"].startswith("job 1: task succeeded after ") for e in driving)
+    assert FakeDiscord.TOKEN not in out.getvalue() and hub.api_key not in out.getvalue()
 
 
 async def test_a_mindvideo_key_alone_is_enough(
