@@ -76,9 +76,14 @@ class ModelCatalogue:
             self._listed = None
             log.warning("the Hub's model list names none of the bot's models; using the bundled catalogue")
             return
-        gone = sorted(MODELS.keys() - listed)
-        if gone != sorted(MODELS.keys() - (self._listed or MODELS.keys())):
-            log.info("live model catalogue: %d model(s) offered; not listed by the Hub: %s", len(known), gone or "none")
+        if known != self._listed:
+            gone = ", ".join(sorted(MODELS.keys() - known)) or "none"
+            log.info(
+                "live model catalogue: %d of %d models offered; not listed by the Hub: %s",
+                len(known),
+                len(MODELS),
+                gone,
+            )
         self._listed = frozenset(known)
 
     def start(self) -> None:
