@@ -11,8 +11,9 @@ import json
 import os
 import time
 
-from bot.__main__ import configure_logging, run
+from bot.__main__ import run
 from bot.config import Settings
+from bot.ops.logs import configure_logging
 from tests.fakes.discord import point_discord_py_at
 
 PROBE_INTERVAL = 0.01

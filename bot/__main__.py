@@ -1,4 +1,7 @@
-"""`python -m bot`: build settings, logging, database and HTTP clients; run the bot; exit cleanly."""
+"""`python -m bot` / `imagebot`: build settings, logging, database and HTTP clients; run the bot; exit cleanly.
+
+Every configuration problem ends the process with one line on stderr and exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -7,34 +10,61 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import sys
 
 import discord
 from pydantic import ValidationError
 
-from bot.client import ImageBot, build_providers
+from bot import __version__
+from bot.client import ImageBot, build_catalogue, build_providers
 from bot.config import Settings, describe_settings_error
 from bot.db import Database
+from bot.db.upgrade import SchemaTooNew
+from bot.ops.logs import configure_logging
+from bot.ops.metrics import Metrics
+from bot.ops.startup import ConfigurationError, check_api_keys, reach_discord
 
 log = logging.getLogger("bot")
 
 EXIT_CONFIG = 2
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)-8s %(name)s: %(message)s", stream=sys.stderr)
-    # httpx logs every request URL at INFO; result URLs may be signed, so keep it quiet.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("discord").setLevel(max(logging.getLevelName(level), logging.INFO))
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret value, for the log redaction filter."""
+    keys = (settings.discord_token, settings.mountsea_api_key, settings.mindvideo_api_key)
+    return [key.get_secret_value() for key in keys if key is not None]
+
+
+def config_error(line: str) -> int:
+    print(line, file=sys.stderr)
+    return EXIT_CONFIG
+
+
+async def open_database(settings: Settings) -> Database | str:
+    """The migrated database, or the configuration error line."""
+    path = settings.database_path
+    try:
+        return await Database.open(path)
+    except SchemaTooNew as exc:
+        return f"Configuration error: DATABASE_PATH {path}: {exc}; run a newer version of the bot"
+    except (OSError, sqlite3.Error) as exc:
+        return f"Configuration error: DATABASE_PATH {path} cannot be used ({exc})"
 
 
 async def run(settings: Settings, *, force_sync: bool = False) -> int:
     """Run until Discord closes or SIGTERM/SIGINT arrives. Returns the process exit code."""
-    db = await Database.open(settings.database_path)
-    providers, clients = build_providers(settings)
+    db = await open_database(settings)
+    if isinstance(db, str):
+        return config_error(db)
+    metrics = Metrics()
+    providers, clients = build_providers(settings, metrics=metrics)
     try:
-        bot = ImageBot(settings, db, providers, force_sync=force_sync)
+        catalogue = build_catalogue(settings, providers)
+        problem = await check_api_keys(providers, catalogue) or await reach_discord()
+        if problem is not None:
+            return config_error(problem)
+        bot = ImageBot(settings, db, providers, force_sync=force_sync, metrics=metrics, catalogue=catalogue)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):
@@ -43,11 +73,11 @@ async def run(settings: Settings, *, force_sync: bool = False) -> int:
             async with bot:
                 await bot.start(settings.discord_token.get_secret_value())
         except discord.LoginFailure:
-            print("Configuration error: Discord rejected DISCORD_TOKEN (check the bot token)", file=sys.stderr)
-            return EXIT_CONFIG
+            return config_error("Configuration error: Discord rejected DISCORD_TOKEN (check the bot token)")
         except discord.PrivilegedIntentsRequired:
-            print("Configuration error: enable the intents listed in the README for this bot", file=sys.stderr)
-            return EXIT_CONFIG
+            return config_error("Configuration error: enable the intents listed in the README for this bot")
+        except ConfigurationError as exc:
+            return config_error(str(exc))
         return 0
     finally:
         for client in clients:
@@ -56,15 +86,15 @@ async def run(settings: Settings, *, force_sync: bool = False) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Run the image bot.")
+    parser = argparse.ArgumentParser(prog="imagebot", description="Run the image bot.")
+    parser.add_argument("--version", action="version", version=f"imagebot {__version__}")
     parser.add_argument("--sync", action="store_true", help="sync slash commands globally now")
     args = parser.parse_args(argv)
     try:
         settings = Settings()
     except ValidationError as exc:
-        print(describe_settings_error(exc), file=sys.stderr)
-        return EXIT_CONFIG
-    configure_logging(settings.log_level)
+        return config_error(describe_settings_error(exc))
+    configure_logging(settings.log_level, settings.log_format, secrets_of(settings))
     try:
         return asyncio.run(run(settings, force_sync=args.sync))
     except KeyboardInterrupt:

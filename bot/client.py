@@ -18,10 +18,14 @@ from bot.jobs.messages import RunnerConfig
 from bot.jobs.runner import JobRunner
 from bot.jobs.service import JobService
 from bot.jobs.store import JobStore
+from bot.ops.http import Gateway, OpsServer
+from bot.ops.metrics import Metrics
+from bot.ops.startup import ConfigurationError, invite_url
 from bot.providers.base import ImageProvider
 from bot.providers.gemini import GeminiProvider
-from bot.providers.http import RetryPolicy, make_client
+from bot.providers.http import RequestObserver, RetryPolicy, make_client
 from bot.providers.hub import HubProvider
+from bot.providers.live_catalog import ModelCatalogue
 from bot.providers.mindvideo import MindVideoProvider
 from bot.providers.router import Router
 from bot.publisher import DiscordPublisher
@@ -48,23 +52,31 @@ def runner_config(settings: Settings) -> RunnerConfig:
 
 
 def build_providers(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings, transport: httpx.AsyncBaseTransport | None = None, metrics: Metrics | None = None
 ) -> tuple[dict[str, ImageProvider], list[httpx.AsyncClient]]:
     """One HTTP client per configured provider; a provider without a key is simply not offered."""
     policy = RetryPolicy(max_retries=settings.provider_max_retries, base_seconds=settings.provider_retry_base_seconds)
     timeout = settings.http_timeout_seconds
-    hub_http = make_client(settings.mountsea_base_url, timeout, transport)
-    gemini_http = make_client(settings.mountsea_base_url, timeout, transport)
-    providers: dict[str, ImageProvider] = {
-        "hub": HubProvider(hub_http, settings.mountsea_api_key, policy),
-        "gemini": GeminiProvider(gemini_http, settings.mountsea_api_key, policy),
-    }
-    clients = [hub_http, gemini_http]
+    observe: RequestObserver | None = None if metrics is None else metrics.provider_request
+    providers: dict[str, ImageProvider] = {}
+    clients: list[httpx.AsyncClient] = []
+    if settings.mountsea_api_key is not None:
+        hub_http = make_client(settings.mountsea_base_url, timeout, transport)
+        gemini_http = make_client(settings.mountsea_base_url, timeout, transport)
+        providers["hub"] = HubProvider(hub_http, settings.mountsea_api_key, policy, observe)
+        providers["gemini"] = GeminiProvider(gemini_http, settings.mountsea_api_key, policy, observe)
+        clients += [hub_http, gemini_http]
     if settings.mindvideo_api_key is not None:
         mindvideo_http = make_client(settings.mindvideo_base_url, timeout, transport)
-        providers["mindvideo"] = MindVideoProvider(mindvideo_http, settings.mindvideo_api_key, policy)
+        providers["mindvideo"] = MindVideoProvider(mindvideo_http, settings.mindvideo_api_key, policy, observe)
         clients.append(mindvideo_http)
     return providers, clients
+
+
+def build_catalogue(settings: Settings, providers: Mapping[str, ImageProvider]) -> ModelCatalogue:
+    """The live model list comes from the Hub; without a Hub key the bundled catalogue applies."""
+    hub = providers.get("hub")
+    return ModelCatalogue(hub if isinstance(hub, HubProvider) else None, settings.model_refresh_seconds)
 
 
 def quota_config(settings: Settings) -> QuotaConfig:
@@ -87,6 +99,8 @@ class ImageBot(commands.Bot):
         providers: Mapping[str, ImageProvider],
         *,
         force_sync: bool = False,
+        metrics: Metrics | None = None,
+        catalogue: ModelCatalogue | None = None,
         **options: object,
     ) -> None:
         intents = discord.Intents.default()
@@ -105,20 +119,55 @@ class ImageBot(commands.Bot):
         self.db = db
         self.providers = providers
         self.force_sync = force_sync
+        self.metrics = metrics or Metrics()
+        self.catalogue = catalogue or build_catalogue(settings, providers)
         self.store = JobStore(db)
         self.quota = QuotaService(db, quota_config(settings))
-        self.runner = JobRunner(self.store, providers, DiscordPublisher(self), self.quota, runner_config(settings))
-        self.router = Router(providers, settings.provider_order)
+        self.runner = JobRunner(
+            self.store,
+            providers,
+            DiscordPublisher(self),
+            self.quota,
+            runner_config(settings),
+            metrics=self.metrics,
+        )
+        self.router = Router(providers, settings.provider_order, self.catalogue)
+        self.ops = OpsServer(
+            db, self.metrics, Gateway(connected=self.gateway_connected, guilds=lambda: len(self.guilds))
+        )
+        self._announced = False
         self.jobs = JobService(db, self.store, self.runner, self.quota, self.router)
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No text commands: a message that starts with a mention is an edit request (cogs/edit.py), not a command."""
 
+    def gateway_connected(self) -> bool:
+        """True while the gateway connection is up and READY has been received."""
+        return self.is_ready() and not self.is_closed() and self.ws is not None and self.ws.open
+
     async def setup_hook(self) -> None:
+        if self.settings.http_port is not None:
+            try:
+                await self.ops.start(self.settings.http_host, self.settings.http_port)
+            except OSError as exc:
+                where = f"{self.settings.http_host}:{self.settings.http_port}"
+                raise ConfigurationError(f"Configuration error: HTTP_PORT cannot listen on {where} ({exc})") from None
+        if not self.catalogue.refreshed:
+            await self.catalogue.refresh()
+        self.catalogue.start()
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
         await self.runner.start()
+
+    async def on_ready(self) -> None:
+        """Once per process: who we are, where, and the link that adds the bot to another server."""
+        if self._announced or self.user is None:
+            return
+        self._announced = True
+        log.info("logged in as %s (%d), in %d servers", self.user, self.user.id, len(self.guilds))
+        if self.application_id is not None:
+            log.info("invite: %s", invite_url(self.application_id))
 
     async def sync_commands(self) -> None:
         """Dev guild: sync on every start (instant). Global: only when the commands changed, or when forced."""
@@ -136,5 +185,7 @@ class ImageBot(commands.Bot):
             log.info("synced %d global command(s); Discord may take a while to show changes", len(synced))
 
     async def close(self) -> None:
+        await self.catalogue.close()
         await self.runner.close()
+        await self.ops.close()
         await super().close()

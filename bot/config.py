@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.providers.catalog import ALL_RESOLUTIONS, MODELS, TEXT_TO_IMAGE_MODELS
 from bot.quota.policy import Limit, Period, Source, parse_limit
@@ -25,6 +26,8 @@ DEFAULT_COSTS = {
 PROVIDER_NAMES = ("hub", "gemini", "mindvideo")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
+PLACEHOLDER_PREFIX = "paste-your-"  # what .env.example holds until the owner fills in real values
+
 PositiveFloat = Annotated[float, Field(gt=0)]
 
 
@@ -36,15 +39,21 @@ class Settings(BaseSettings):
     )
 
     discord_token: SecretStr
-    mountsea_api_key: SecretStr
+    mountsea_api_key: SecretStr | None = None
     mountsea_base_url: str = "https://api.mountsea.ai"
-    mindvideo_api_key: SecretStr | None = None
+    # Validated even when unset: at least one image service key must be given.
+    mindvideo_api_key: SecretStr | None = Field(default=None, validate_default=True)
     mindvideo_base_url: str = "https://api.mindvideo.ai"
-    provider_order: dict[str, list[str]] = Field(default_factory=dict)
+    # NoDecode: the JSON is parsed by the validators below, so a typo is one clear line, not a traceback.
+    provider_order: Annotated[dict[str, list[str]], NoDecode] = Field(default_factory=dict)
     database_path: Path = Path("data/bot.db")
     dev_guild_id: int | None = None
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
     message_content_intent: bool = False
+    http_port: Annotated[int, Field(ge=0, le=65535)] | None = None  # 0: any free port
+    http_host: str = "127.0.0.1"
+    model_refresh_seconds: Annotated[float, Field(ge=60)] = 3600.0
 
     default_model: str = "nano-banana"
     job_deadline_seconds: PositiveFloat = 600.0
@@ -59,17 +68,36 @@ class Settings(BaseSettings):
 
     quota_default_limit: str = "25"
     quota_default_period: Period = Period.DAY
-    quota_costs: dict[str, Annotated[int, Field(ge=0)]] = Field(default_factory=lambda: dict(DEFAULT_COSTS))
+    quota_costs: Annotated[dict[str, Annotated[int, Field(ge=0)]], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_COSTS)
+    )
     quota_allow_dms: bool = True
     max_running_jobs_per_user: Annotated[int, Field(ge=1, le=100)] = 2
     max_waiting_jobs_per_user: Annotated[int, Field(ge=0, le=1000)] = 5
 
-    @field_validator("discord_token", "mountsea_api_key")
+    @field_validator("discord_token", "mountsea_api_key", "mindvideo_api_key")
+    @classmethod
+    def _not_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().strip().startswith(PLACEHOLDER_PREFIX):
+            raise ValueError("still holds the .env.example placeholder; paste the real value")
+        return value
+
+    @field_validator("discord_token")
     @classmethod
     def _not_blank(cls, value: SecretStr) -> SecretStr:
         if not value.get_secret_value().strip():
             raise ValueError("must not be empty")
         return value
+
+    @field_validator("provider_order", "quota_costs", mode="before")
+    @classmethod
+    def _json(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
 
     @field_validator("log_level")
     @classmethod
@@ -118,10 +146,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"providers must be some of {', '.join(PROVIDER_NAMES)}")
         return value
 
-    @field_validator("mindvideo_api_key")
+    @field_validator("mountsea_api_key", "mindvideo_api_key")
     @classmethod
     def _blank_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         return value if value is not None and value.get_secret_value().strip() else None
+
+    @field_validator("mindvideo_api_key")
+    @classmethod
+    def _an_image_service(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        mountsea_ok = "mountsea_api_key" in info.data  # absent when it failed its own checks
+        if value is None and mountsea_ok and info.data["mountsea_api_key"] is None:
+            raise ValueError("or MOUNTSEA_API_KEY must be set (at least one image service)")
+        return value
 
     @field_validator("mountsea_base_url", "mindvideo_base_url")
     @classmethod
@@ -135,7 +171,10 @@ def describe_settings_error(error: ValidationError) -> str:
     """One line naming each bad setting by its environment name, never echoing its value."""
     parts: list[str] = []
     for item in error.errors():
-        name = str(item["loc"][0]).upper() if item["loc"] else "settings"
+        if not item["loc"]:  # a rule across settings: its message names them
+            parts.append(item["msg"].removeprefix("Value error, "))
+            continue
+        name = str(item["loc"][0]).upper()
         if item["type"] == "missing":
             parts.append(f"{name} is required")
         else:

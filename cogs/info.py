@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.guild_gate import guild_config_of
-from bot.providers.catalog import MODELS, TEXT_TO_IMAGE_MODELS, describe_support
+from bot.providers.catalog import MODELS, describe_support
 from bot.providers.router import PROVIDER_LABELS
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ class Info(commands.Cog):
     async def models(self, interaction: discord.Interaction[ImageBot]) -> None:
         lines = []
         default_model = (await guild_config_of(interaction)).model_or(self.bot.settings.default_model)
-        for family in TEXT_TO_IMAGE_MODELS:
+        for family in self.bot.catalogue.offered_families():  # the Hub's live list, else the bundled one
             services = [PROVIDER_LABELS[p] for p in self.bot.router.serving(family)]
             cost = await self.bot.quota.price(self.bot.db, interaction.guild_id, family, {})
             default = " (default)" if family == default_model else ""
@@ -35,7 +35,8 @@ class Info(commands.Cog):
                 f"served by {', '.join(services) or 'no configured service'}\n"
                 f"  options: {describe_support(family)}; editing with `/edit` or the Edit image menu"
             )
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+        text = "\n".join(lines) or "No image model is on offer right now. Please try again later."
+        await interaction.response.send_message(text, ephemeral=True)
 
 
 async def setup(bot: ImageBot) -> None:

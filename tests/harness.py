@@ -11,6 +11,7 @@ from typing import Any
 from bot.client import ImageBot, build_providers
 from bot.config import Settings
 from bot.db import Database
+from bot.ops.metrics import Metrics
 from tests.fakes.discord import FakeDiscord, point_discord_py_at
 from tests.fakes.hub import FakeHub
 
@@ -40,8 +41,9 @@ def make_settings(discord_fake: FakeDiscord, hub: FakeHub, database: Path, **ove
 async def running_bot(settings: Settings, **client_options: Any) -> AsyncIterator[ImageBot]:
     """Start the bot, wait for READY, yield it, and close it (and its db and HTTP client) afterwards."""
     db = await Database.open(settings.database_path)
-    providers, clients = build_providers(settings)
-    bot = ImageBot(settings, db, providers, guild_ready_timeout=0.05, **client_options)
+    metrics = Metrics()
+    providers, clients = build_providers(settings, metrics=metrics)
+    bot = ImageBot(settings, db, providers, metrics=metrics, guild_ready_timeout=0.05, **client_options)
     task = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()), name="bot")
     try:
         ready = asyncio.create_task(bot.wait_until_ready())

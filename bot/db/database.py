@@ -16,15 +16,12 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from bot.db.migrations import MIGRATIONS
+from bot.db.upgrade import SchemaTooNew, backup_before_migration
 
 log = logging.getLogger(__name__)
 
 Params = Iterable[Any] | dict[str, Any]
 T = TypeVar("T")
-
-
-class SchemaTooNew(RuntimeError):
-    """The database was written by a newer version of the bot."""
 
 
 async def _to_completion(step: Awaitable[T]) -> T:
@@ -99,6 +96,7 @@ class Database:
             raise SchemaTooNew(f"database schema v{current} is newer than this bot (v{len(MIGRATIONS)})")
         if current == len(MIGRATIONS):
             return
+        await backup_before_migration(self._conn, current, len(MIGRATIONS))
         # Some migrations rebuild a table; foreign keys can only be switched off outside a transaction.
         await self._conn.execute("PRAGMA foreign_keys = OFF")
         try:

@@ -21,6 +21,7 @@ from bot.jobs.models import Job, JobState
 from bot.jobs.settle import Settler, decode_notice, encode_notice
 from bot.jobs.store import JobStore
 from bot.media import ImageError, OutputImage, fit_image, per_file_budget
+from bot.ops.metrics import Metrics
 from bot.providers.base import ImageProvider, ProviderError
 from bot.quota.service import QuotaService
 from bot.rendering import text
@@ -70,6 +71,7 @@ class JobMessages:
     _sleep: Callable[[float], Awaitable[None]]
     _downloads: asyncio.Semaphore
     _last_edit: dict[int, float]
+    _metrics: Metrics | None
 
     async def _fetch_images(self, job: Job, provider: ImageProvider, urls: tuple[str, ...]) -> list[OutputImage]:
         budget = per_file_budget(job.upload_limit, len(urls))
@@ -130,12 +132,16 @@ class JobMessages:
                 return await self._postpone_delivery(job, str(exc))
             return await self._settler.undeliverable(job, text.RESULT_NOT_POSTED, str(exc))
         log.debug("job %d: result posted in %.0f ms", job.id, (time.perf_counter() - started) * 1000)
+        if self._metrics is not None:
+            self._metrics.result_posted(self._clock() - _ready_at(job))
         return await self._record_delivery(job, message_id)
 
     async def _record_delivery(self, job: Job, message_id: int) -> Job:
         notice = encode_notice(StatusUpdate(Phase.DONE, result_message_id=message_id))
         await self._store.mark_delivered(job.id, self._clock(), message_id, notice)
         log.info("job %d: delivered as message %d", job.id, message_id)
+        if self._metrics is not None:
+            self._metrics.credits_charged(job.cost)
         return dataclasses.replace(job, delivered_at=self._clock(), result_message_id=message_id, notice=notice)
 
     async def _postpone_delivery(self, job: Job, reason: str) -> Job:
@@ -201,3 +207,10 @@ class JobMessages:
                 log.warning("job %d: chat delivery failed (%s); retrying in %.1fs", job.id, exc, delay)
                 await self._sleep(delay)
                 attempt += 1
+
+
+def _ready_at(job: Job) -> float:
+    """When the task was ready at the provider: its own reported duration when it gave one, else when we saw it."""
+    if job.submitted_at is not None and job.duration_ms is not None:
+        return min(job.submitted_at + job.duration_ms / 1000, job.finished_at or float("inf"))
+    return job.finished_at or job.created_at

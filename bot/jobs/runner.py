@@ -29,6 +29,7 @@ from bot.jobs.schedule import DurationStats, poll_offsets
 from bot.jobs.settle import USER_CANCELLED, Outcome, Settler
 from bot.jobs.store import JobStore, LeaseLost
 from bot.media import ImageError, OutputImage, TooLargeToPost
+from bot.ops.metrics import Metrics
 from bot.providers.base import (
     ImageProvider,
     ProviderAuthError,
@@ -68,6 +69,7 @@ class JobRunner(JobMessages):
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         owner: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._store = store
         self._providers = providers
@@ -76,7 +78,8 @@ class JobRunner(JobMessages):
         self._config = config
         self._clock = clock
         self._sleep = sleep
-        self._settler = Settler(store, quota, clock)
+        self._metrics = metrics
+        self._settler = Settler(store, quota, clock, metrics)
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.lease_seconds = config.lease_seconds
         self._slots = asyncio.Semaphore(config.max_active)

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from bot.jobs.delivery import Phase, StatusUpdate
 from bot.jobs.models import Job, JobState
 from bot.jobs.store import JobStore
+from bot.ops.metrics import Metrics
 from bot.quota.service import QuotaService
 
 log = logging.getLogger(__name__)
@@ -73,10 +74,13 @@ def failure_notice(outcome: Outcome) -> StatusUpdate:
 class Settler:
     """Ends jobs: state, ledger and notice in one transaction."""
 
-    def __init__(self, store: JobStore, quota: QuotaService, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, store: JobStore, quota: QuotaService, clock: Callable[[], float], metrics: Metrics | None = None
+    ) -> None:
         self._store = store
         self._quota = quota
         self._clock = clock
+        self._metrics = metrics
 
     async def settle(self, job: Job, outcome: Outcome) -> Job:
         """End a live job; if it already ended, return the row as it stands (whoever ended it decided)."""
@@ -105,6 +109,8 @@ class Settler:
             refunded = not succeeded and await self._quota.refund(tx, job.id)
             await self._store.drop_input_bytes(job.id, tx)
         log.info("job %d: %s%s", job.id, outcome.state, f" (refunded {job.cost} credits)" if refunded else "")
+        if self._metrics is not None:
+            self._metrics.job_ended(outcome.state.value)
         return replace(
             job,
             state=outcome.state,

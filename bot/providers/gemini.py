@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.ops.logs import log_context
 from bot.providers.base import ProviderError, ProviderProtocolError, ProviderUnavailable, TaskState, TaskStatus
 from bot.providers.catalog import DEFAULT_SAFETY_TOLERANCE, RATIOS_10
 from bot.providers.http import BearerApi, preview
@@ -121,9 +122,10 @@ class GeminiProvider(BearerApi):
         return TaskStatus(TaskState.RUNNING if running else TaskState.PENDING, raw=statuses[0].raw)
 
     async def _poll_one(self, task_id: str) -> TaskStatus:
-        payload = await self._call(
-            "GET", "/gemini/task/result", params={"taskId": task_id}, idempotent=True, what=f"gemini poll {task_id}"
-        )
+        with log_context(task_id=task_id):
+            payload = await self._call(
+                "GET", "/gemini/task/result", params={"taskId": task_id}, idempotent=True, what=f"gemini poll {task_id}"
+            )
         return parse_result(payload)
 
 

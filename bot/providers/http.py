@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
+from bot import __version__
+from bot.ops.logs import log_context
 from bot.providers.base import (
     ProviderAuthError,
     ProviderError,
@@ -50,7 +52,7 @@ def make_client(
         limits=httpx.Limits(
             max_connections=MAX_CONNECTIONS + DOWNLOAD_HEADROOM, max_keepalive_connections=MAX_CONNECTIONS
         ),
-        headers={"User-Agent": "imagebot/0.1 (+discord)"},
+        headers={"User-Agent": f"imagebot/{__version__} (+discord)"},
         transport=transport,
         follow_redirects=True,
     )
@@ -262,14 +264,39 @@ def preview(payload: Any) -> str:
     return text if len(text) <= 1000 else text[:1000] + "..."
 
 
+RequestObserver = Callable[[str, str], None]  # (provider, outcome)
+
+
+def outcome_of(error: BaseException | None) -> str:
+    """The `outcome` label of imagebot_provider_requests_total for an API call that raised `error`."""
+    if error is None:
+        return "ok"
+    if isinstance(error, ProviderAuthError):
+        return "auth"
+    if isinstance(error, ProviderRejected):
+        return "rejected"
+    if isinstance(error, ProviderUnavailable):
+        return "unavailable"
+    return "unknown"  # the answer was lost (SubmitOutcomeUnknown) or unreadable
+
+
 class BearerApi:
     """What every provider client shares: its own httpx client, a Bearer key added per request, retries,
     a cap on API calls in flight, and result downloads (which never carry the key)."""
 
-    def __init__(self, client: httpx.AsyncClient, api_key: SecretStr, policy: RetryPolicy) -> None:
+    name = "provider"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        api_key: SecretStr,
+        policy: RetryPolicy,
+        observe: RequestObserver | None = None,
+    ) -> None:
         self._client = client
         self._api_key = api_key
         self._policy = policy
+        self._observe = observe
         self._in_flight = asyncio.Semaphore(MAX_CONNECTIONS)
 
     def _auth(self) -> dict[str, str]:
@@ -288,16 +315,52 @@ class BearerApi:
     ) -> dict[str, Any]:
         """One API call with the key, the retry policy and the in-flight cap; returns the JSON object."""
         merged = {**self._auth(), **(headers or {})}
-        response = await send(
-            self._client,
-            lambda: self._client.build_request(method, path, headers=merged, **kwargs),
-            policy=self._policy,
-            idempotent=idempotent,
-            creates=creates,
-            what=what,
-            limiter=self._in_flight,
-        )
-        return json_object(response)
+        error: BaseException | None = None
+        try:
+            with log_context(provider=self.name):
+                response = await send(
+                    self._client,
+                    lambda: self._client.build_request(method, path, headers=merged, **kwargs),
+                    policy=self._policy,
+                    idempotent=idempotent,
+                    creates=creates,
+                    what=what,
+                    limiter=self._in_flight,
+                )
+                return json_object(response)
+        except ProviderError as exc:
+            error = exc
+            raise
+        finally:
+            if self._observe is not None:
+                self._observe(self.name, outcome_of(error))
+
+    async def _probe(self, path: str, *, what: str, **kwargs: Any) -> Any:
+        """One cheap authenticated GET (at most one retry) returning its JSON; for startup checks."""
+        policy = RetryPolicy(max_retries=min(1, self._policy.max_retries), base_seconds=self._policy.base_seconds)
+        error: BaseException | None = None
+        try:
+            response = await send(
+                self._client,
+                lambda: self._client.build_request("GET", path, headers=self._auth(), **kwargs),
+                policy=policy,
+                idempotent=True,
+                what=what,
+                limiter=self._in_flight,
+            )
+            try:
+                return response.json()
+            except ValueError as exc:
+                raise ProviderProtocolError(f"non-JSON answer from {path}") from exc
+        except ProviderError as exc:
+            error = exc
+            raise
+        finally:
+            if self._observe is not None:
+                self._observe(self.name, outcome_of(error))
+
+    async def check_key(self) -> None:
+        """Raise ProviderAuthError if the service refuses the key; other errors mean "could not tell"."""
 
     async def download(self, url: str, max_bytes: int) -> bytes:
         """Fetch a result image (http(s) or data: URI), at most `max_bytes`. Not behind the API-call limiter:

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+from bot.ops.logs import log_context
 from bot.providers.base import ProviderProtocolError, TaskState, TaskStatus
 from bot.providers.http import BearerApi, preview
 
@@ -47,7 +48,43 @@ class HubProvider(BearerApi):
     async def poll(self, task_id: str) -> TaskStatus:
         """Read the task and normalise its state and result images."""
         path = f"/hub/v1/tasks/{quote(task_id, safe='')}"
-        return parse_task(await self._call("GET", path, idempotent=True, what=f"hub poll {task_id}"))
+        with log_context(task_id=task_id):
+            return parse_task(await self._call("GET", path, idempotent=True, what=f"hub poll {task_id}"))
+
+    async def list_models(self) -> frozenset[str]:
+        """The image model ids the Hub lists now (`GET /hub/v1/models?capability=image`, §1.6).
+
+        Its response schema is undocumented, so lists of ids or of objects, bare or under `data`/`models`/
+        `items`, are all read. ProviderProtocolError when nothing recognisable comes back."""
+        payload = await self._probe("/hub/v1/models", params={"capability": "image"}, what="hub model list")
+        return parse_model_list(payload)
+
+    async def check_key(self) -> None:
+        await self.list_models()
+
+
+def parse_model_list(payload: Any) -> frozenset[str]:
+    """Model ids from a model list answer; entries of another capability are skipped."""
+    items = payload
+    if isinstance(payload, dict):
+        items = next(
+            (payload[k] for k in ("data", "models", "items", "results") if isinstance(payload.get(k), list)), None
+        )
+    if not isinstance(items, list):
+        raise ProviderProtocolError(f"hub model list is not a list: {preview(payload)}")
+    ids: set[str] = set()
+    for item in items:
+        if isinstance(item, str):
+            ids.add(item)
+        elif isinstance(item, dict) and item.get("capability", "image") == "image":
+            value = next(
+                (item[k] for k in ("model", "id", "model_id", "name", "slug") if isinstance(item.get(k), str)), None
+            )
+            if value:
+                ids.add(value)
+    if items and not ids:
+        raise ProviderProtocolError(f"hub model list has no model ids: {preview(payload)}")
+    return frozenset(ids)
 
 
 def parse_task(payload: dict[str, Any]) -> TaskStatus:

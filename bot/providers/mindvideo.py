@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from bot.providers.base import ProviderProtocolError, TaskState, TaskStatus
+from bot.ops.logs import log_context
+from bot.providers.base import ProviderProtocolError, ProviderRejected, TaskState, TaskStatus
 from bot.providers.catalog import DEFAULT_SAFETY_TOLERANCE
 from bot.providers.http import BearerApi, preview
 
@@ -15,6 +16,7 @@ SLUGS = {
     "nano-banana-2": "gemini-3-1-flash-image-preview",
     "gpt-image-2": "gpt-image-2",
 }
+KEY_CHECK_TASK = "imagebot-key-check"
 MAX_PROMPT = 1000
 MAX_N = {"gpt-image-2": 1}  # others: 4
 SIZES = ("auto", "1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
@@ -88,7 +90,16 @@ class MindVideoProvider(BearerApi):
 
     async def poll(self, task_id: str) -> TaskStatus:
         path = f"/api/v1/tasks/{quote(task_id, safe='')}"
-        return parse_task(await self._call("GET", path, idempotent=True, what=f"mindvideo poll {task_id}"))
+        with log_context(task_id=task_id):
+            return parse_task(await self._call("GET", path, idempotent=True, what=f"mindvideo poll {task_id}"))
+
+    async def check_key(self) -> None:
+        """MindVideo documents no listing call, so read a task that does not exist: 404 means the key was
+        accepted, 401/403 raise ProviderAuthError."""
+        try:
+            await self._probe(f"/api/v1/tasks/{KEY_CHECK_TASK}", what="mindvideo key check")
+        except ProviderRejected:
+            return
 
 
 def parse_task(payload: dict[str, Any]) -> TaskStatus:

@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.errors import InvalidRequest
 from bot.providers.base import ImageProvider
+from bot.providers.live_catalog import ModelCatalogue
 
 DEFAULT_ORDER = ("hub", "gemini", "mindvideo")
 PROVIDER_LABELS = {"hub": "MountSea Hub", "gemini": "MountSea Gemini", "mindvideo": "MindVideo"}
@@ -15,19 +16,31 @@ PROVIDER_LABELS = {"hub": "MountSea Hub", "gemini": "MountSea Gemini", "mindvide
 class Router:
     """Routes a request to the first capable provider; the rest of the route is the failover path."""
 
-    def __init__(self, providers: Mapping[str, ImageProvider], order: Mapping[str, list[str]]) -> None:
+    def __init__(
+        self,
+        providers: Mapping[str, ImageProvider],
+        order: Mapping[str, list[str]],
+        catalogue: ModelCatalogue | None = None,
+    ) -> None:
         self.providers = providers
         self._order = order
+        self.catalogue = catalogue or ModelCatalogue(None)
 
     def order(self, family: str) -> list[str]:
         return [name for name in self._order.get(family, DEFAULT_ORDER) if name in self.providers]
 
     def serving(self, family: str) -> list[str]:
-        """Configured providers that have this model family at all, in preference order."""
+        """Configured providers that have this model family at all, in preference order (none when the
+        model is not on offer)."""
+        if not self.catalogue.is_offered(family):
+            return []
         return [name for name in self.order(family) if self.providers[name].unsupported(family, {}) is None]
 
     def route(self, model: str, params: dict[str, Any]) -> list[str]:
         """Capable providers in preference order; InvalidRequest naming why when there are none."""
+        refusal = self.catalogue.refusal(model)
+        if refusal is not None:
+            raise InvalidRequest(refusal)
         family = model.removesuffix("-edit")
         route, reasons = [], []
         for name in self.order(family):

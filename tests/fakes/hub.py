@@ -86,6 +86,9 @@ class FakeHub(GeminiRoutes):
         self.default_plan: Callable[[], Plan] = Plan
         self.submit_calls = 0
         self.poll_calls = 0
+        self.listed_models: set[str] = set(MODELS)  # what GET /hub/v1/models lists
+        self.models_faults: deque[Fault | None] = deque()
+        self.models_calls = 0
         self._counter = itertools.count(1)
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -100,6 +103,7 @@ class FakeHub(GeminiRoutes):
         """MountSea: the Hub and, on the same base URL, the /gemini endpoint."""
         router.add_post("/hub/v1/image", self._submit)
         router.add_get("/hub/v1/tasks/{task_id}", self._poll)
+        router.add_get("/hub/v1/models", self._models)
         router.add_get("/files/{task_id}/{index}", self._file)
         self.add_gemini_routes(router)
 
@@ -166,6 +170,27 @@ class FakeHub(GeminiRoutes):
                 "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(task.created)),
             }
         )
+
+    async def _models(self, request: web.Request) -> web.StreamResponse:
+        """GET /hub/v1/models?capability=image (§1.6; its schema is undocumented, so this picks a plausible
+        one: `{data: [{model, capability, vendor, mode}]}`, filtered by `capability`)."""
+        self.models_calls += 1
+        if (scripted := await self._scripted(request, self.models_faults)) is not None:
+            return scripted
+        if not self._authorised(request):
+            return web.json_response({"message": "Invalid API key"}, status=401)
+        models = [
+            {
+                "model": model,
+                "capability": "image",
+                "vendor": "OpenAI" if model.startswith("gpt") else "Google",
+                "mode": "image-to-image" if model.endswith("-edit") else "text-to-image",
+            }
+            for model in sorted(self.listed_models)
+        ]
+        models.append({"model": "veo-3.1-fast", "capability": "video", "vendor": "Google", "mode": "text-to-video"})
+        wanted = request.query.get("capability")
+        return web.json_response({"data": [m for m in models if wanted in (None, m["capability"])]})
 
     async def _poll(self, request: web.Request) -> web.StreamResponse:
         self.poll_calls += 1

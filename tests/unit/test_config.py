@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_bot(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "MOUNTSEA_", "DEV_GUILD"))}
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "MOUNTSEA_", "MINDVIDEO_", "DEV_GUILD"))
+    }
     return subprocess.run(
         [sys.executable, "-m", "bot"],
         cwd=tmp_path,
@@ -30,8 +32,8 @@ def test_missing_settings_print_one_clear_line_and_exit_non_zero(tmp_path: Path)
     result = run_bot(tmp_path, {})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "Configuration error: DISCORD_TOKEN is required; MOUNTSEA_API_KEY is required "
-        "(set it in .env or the environment)"
+        "Configuration error: DISCORD_TOKEN is required; MINDVIDEO_API_KEY or MOUNTSEA_API_KEY must be set "
+        "(at least one image service) (set it in .env or the environment)"
     ]
     assert "Traceback" not in result.stderr
 

@@ -18,6 +18,8 @@ class GatewayMixin:
     """Gateway half of FakeDiscord (state lives on FakeDiscord)."""
 
     async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        if self.gateway_refusing:  # type: ignore[attr-defined]
+            return web.Response(status=503, text="gateway unavailable")
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
         seq = [0]

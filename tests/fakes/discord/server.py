@@ -87,6 +87,7 @@ class FakeDiscord(DriverMixin, RestMixin, GatewayMixin):
         self.rate_limits: list[RateLimit] = []
         self.identifies = 0
         self.resumes = 0
+        self.gateway_refusing = False  # answer gateway connections with 503 (an outage)
         self._sockets: list[tuple[web.WebSocketResponse, list[int]]] = []
         self._changed = asyncio.Condition()
         self._background: set[asyncio.Task[None]] = set()
