@@ -56,6 +56,12 @@ def image_attachments(message: discord.Message) -> list[discord.Attachment]:
     ]
 
 
+def mentions_explicitly(content: str, user_id: int) -> bool:
+    """Whether the author typed a mention of `user_id`. A reply's ping puts the replied-to author in
+    `message.mentions` too, so that list cannot tell "thanks, love it!" from "@Bot make it snowy"."""
+    return re.search(rf"<@!?{user_id}>", content) is not None
+
+
 async def read_image(attachment: discord.Attachment) -> InputImage:
     """Download an attachment through discord.py (its URL comes from Discord) and check it."""
     if attachment.size > MAX_INPUT_BYTES:
@@ -77,8 +83,14 @@ async def read_images(attachments: list[discord.Attachment]) -> list[InputImage]
     return list(await asyncio.gather(*(read_image(a) for a in attachments)))
 
 
+MODAL_TIMEOUT = 15 * 60.0  # a dismissed form is forgotten after this; Discord does not say when one is closed
+
+
 class EditModal(discord.ui.Modal, title="Edit image"):
-    """Asks for the instruction; the target message's images are held by this modal instance."""
+    """Asks for the instruction; the target message's images are held by this modal instance.
+
+    Its custom_id names the interaction that opened it, so two members' forms on one message never cross.
+    """
 
     instruction: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
         label="What should change?",
@@ -87,8 +99,15 @@ class EditModal(discord.ui.Modal, title="Edit image"):
         placeholder="e.g. make it snowy",
     )
 
-    def __init__(self, cog: Edit, target: discord.Message, images: list[discord.Attachment], model: str) -> None:
-        super().__init__(custom_id=f"edit:{target.channel.id}:{target.id}")
+    def __init__(
+        self,
+        cog: Edit,
+        opened_by: discord.Interaction[ImageBot],
+        target: discord.Message,
+        images: list[discord.Attachment],
+        model: str,
+    ) -> None:
+        super().__init__(custom_id=f"edit:{opened_by.id}", timeout=MODAL_TIMEOUT)
         self.cog, self.target, self.images, self.model = cog, target, images, model
         self.mask: discord.ui.FileUpload[EditModal] | None = None
         if "mask_url" in MODELS[model].fields:
@@ -147,7 +166,8 @@ class Edit(commands.Cog):
         if len(images) > MAX_EDIT_IMAGES:
             raise InvalidRequest(f"That message has {len(images)} images; an edit takes at most {MAX_EDIT_IMAGES}.")
         check_channel_permissions(interaction)
-        await interaction.response.send_modal(EditModal(self, message, images, await self.model_for(message)))
+        model = await self.model_for(message)
+        await interaction.response.send_modal(EditModal(self, interaction, message, images, model))
 
     # -- /edit -------------------------------------------------------------------------------------
 
@@ -204,8 +224,9 @@ class Edit(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
+        """Only a typed mention (`<@id>` in the content) asks for an edit; a reply's default ping alone does not."""
         me = self.bot.user
-        if message.author.bot or me is None or me not in message.mentions:
+        if message.author.bot or me is None or not mentions_explicitly(message.content, me.id):
             return
         try:
             await self._edit_from_reply(message)

@@ -34,7 +34,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OWNER_ONLY = ("rr", "var", "ed", "up", "x")
+# Actions only the requester or a member who can manage messages may take, whatever the server setting.
+MODERATED = {
+    "del": "Only the person who asked for this image, or a moderator, can delete it.",
+    "x": "Only the person who started this job, or a moderator, can cancel it.",
+}
 VARY_PROMPT = "Create a close variation of this image, keeping its subject, style and composition. Original idea: {}"
 UPSCALE_PROMPT = (
     "Upscale this image to a higher resolution. Keep the content, composition and colours exactly the same."
@@ -64,11 +68,10 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
             return False
         if interaction.user.id == job.user_id or self.action == "info":
             return True
-        if self.action == "del":
-            perms = interaction.permissions
-            if perms.manage_messages:
+        if self.action in MODERATED:  # never opened up by `/settings buttons everyone:True`
+            if interaction.permissions.manage_messages:
                 return True
-            await respond(interaction, "Only the person who asked for this image, or a moderator, can delete it.")
+            await respond(interaction, MODERATED[self.action])
             return False
         if await get_flag(interaction.client.db, interaction.guild_id, BUTTONS_FOR_EVERYONE):
             return True
@@ -168,7 +171,8 @@ async def edit(interaction: discord.Interaction[ImageBot], job: Job, index: int 
     cog = interaction.client.get_cog("Edit")
     if interaction.message is None or not isinstance(cog, Edit):
         raise InvalidRequest("That image is no longer available.")
-    await interaction.response.send_modal(EditModal(cog, interaction.message, [attachment], edit_model_for(job.model)))
+    modal = EditModal(cog, interaction, interaction.message, [attachment], edit_model_for(job.model))
+    await interaction.response.send_modal(modal)
 
 
 async def info(interaction: discord.Interaction[ImageBot], job: Job, _: int | None) -> None:

@@ -168,8 +168,13 @@ class DriverMixin:
         channel_id: int | None = None,
         reply_to: dict[str, Any] | None = None,
         files: list[tuple[str, bytes]] | None = None,
+        ping_reply: bool = True,
     ) -> dict[str, Any]:
-        """Post a message as a member. The bot receives it as Discord would send it (see `_as_seen_by_bot`)."""
+        """Post a message as a member. The bot receives it as Discord would send it (see `_as_seen_by_bot`).
+
+        A reply pings the replied-to author by default, as Discord's client does: that author is then in
+        `mentions` although the content has no `<@id>` (`ping_reply=False` is the client's "@ OFF").
+        """
         channel_id = channel_id or self.channel_id
         body: dict[str, Any] = {"content": content}
         if reply_to is not None:
@@ -178,6 +183,10 @@ class DriverMixin:
         if reply_to is not None:
             replied = self.messages[int(reply_to["id"])]
             message["referenced_message"] = None if replied.deleted else replied.data  # null = deleted
+            replied_author = replied.data["author"]
+            already = {m["id"] for m in message["mentions"]}
+            if ping_reply and not replied.deleted and replied_author["id"] not in already:
+                message["mentions"].append(dict(replied_author))
         await self._dispatch("MESSAGE_CREATE", self._as_seen_by_bot(message))
         return message
 
