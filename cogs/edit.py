@@ -22,6 +22,7 @@ from bot.providers.catalog import (
     ImageOptions,
     build_edit_input,
     edit_model_for,
+    is_blank,
 )
 from bot.rendering import text
 from bot.tree import report_error
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 DOWNLOAD_TIMEOUT = 30.0
+_DECODES = asyncio.Semaphore(2)  # input images checked at once (each check is bounded; see bot/media_input.py)
 HOW_TO = (
     "I can't see the images in other members' messages. Right-click the message → **Apps → Edit image**, "
     "or use `/edit` and attach the image."
@@ -74,7 +76,8 @@ async def read_image(attachment: discord.Attachment) -> InputImage:
     except (discord.HTTPException, TimeoutError) as exc:
         raise InvalidRequest(f"I couldn't download `{attachment.filename}`. Please try again.") from exc
     try:
-        return await asyncio.to_thread(check_input, data, attachment.filename, attachment.content_type)
+        async with _DECODES:  # bounds the memory all checks in progress can take together
+            return await asyncio.to_thread(check_input, data, attachment.filename, attachment.content_type)
     except InputImageError as exc:
         raise InvalidRequest(str(exc)) from exc
 
@@ -247,7 +250,7 @@ class Edit(commands.Cog):
             if source.author.id != self.bot.user.id and not self.bot.intents.message_content:
                 raise InvalidRequest(HOW_TO)
             raise InvalidRequest("That message has no image to edit.")
-        if not instruction:
+        if is_blank(instruction):
             raise InvalidRequest(f"Tell me what to change, e.g. `@{self.bot.user.name} make it snowy`.")
         if len(images) > MAX_EDIT_IMAGES:
             raise InvalidRequest(f"That message has {len(images)} images; an edit takes at most {MAX_EDIT_IMAGES}.")

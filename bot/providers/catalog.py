@@ -7,10 +7,11 @@ Parameters, enums and defaults follow shared/reference/provider-api.md §1.3-1.4
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from bot.errors import InvalidRequest
 
@@ -297,11 +298,46 @@ def build_edit_input(model_id: str, prompt: str, image_count: int, options: Imag
     return _build(spec, prompt, options, extra)
 
 
+def is_blank(text: str) -> bool:
+    """True when nothing visible is left once whitespace and invisible format characters (U+200B-U+200F,
+    U+2060, U+FEFF, soft hyphens, ...: Unicode category Cf) are removed."""
+    return all(_invisible(ch) for ch in text)
+
+
+def clean_prompt(text: str) -> str:
+    """The prompt without leading or trailing whitespace and invisible characters (inner ones are kept:
+    emoji sequences need U+200D)."""
+    start, end = 0, len(text)
+    while start < end and _invisible(text[start]):
+        start += 1
+    while end > start and _invisible(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+_INVISIBLE_CATEGORIES = ("Cf", "Cc", "Zl", "Zp")
+_BLANK_LOOKING = frozenset("\u034f\u115f\u1160\u2800\u3164\uffa0")  # letters and marks that render as nothing
+
+
+def _invisible(ch: str) -> bool:
+    return ch.isspace() or ch in _BLANK_LOOKING or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+
+
+def _check_ranges(options: ImageOptions) -> None:
+    """Options a modified client could send out of range, answered in words (Discord checks them, we check too)."""
+    if options.count is not None and not (isinstance(options.count, int) and 1 <= options.count <= MAX_COUNT):
+        raise InvalidRequest(f"`count` must be a whole number from 1 to {MAX_COUNT}.")
+    if options.seed is not None and not (isinstance(options.seed, int) and 0 <= options.seed <= MAX_SEED):
+        raise InvalidRequest(f"`seed` must be a whole number from 0 to {MAX_SEED}.")
+
+
 def _build(spec: ModelSpec, prompt: str, options: ImageOptions, extra: dict[str, Any]) -> HubInput:
-    if not prompt.strip():
+    prompt = clean_prompt(prompt)
+    if is_blank(prompt):
         raise InvalidRequest("Please describe what you want: the prompt is empty.")
-    if len(prompt.strip()) > MAX_PROMPT_CHARS:
-        raise InvalidRequest(f"The prompt is {len(prompt.strip())} characters long; the limit is {MAX_PROMPT_CHARS}.")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidRequest(f"The prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}.")
+    _check_ranges(options)
     supported = supported_options(spec.id)
     for name, value in options.given().items():
         if name not in supported:
@@ -330,8 +366,22 @@ def _build(spec: ModelSpec, prompt: str, options: ImageOptions, extra: dict[str,
             params["resolution"] = options.resolution
     try:
         return spec.input_model.model_validate(params)
-    except ValueError as exc:
-        raise InvalidRequest(f"That request is not valid for **{spec.label}**: {exc}") from exc
+    except ValidationError as exc:
+        raise InvalidRequest(f"That request is not valid for **{spec.label}**: {describe_invalid(exc)}.") from exc
+
+
+_FIELD_NAMES = {"num_images": "count", "image_size": "size", "image_urls": "images", "mask_url": "mask"}
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """A pydantic error in words for people: the user's option names, no URLs or type names."""
+    parts = []
+    for error in exc.errors(include_url=False):
+        loc = [str(x) for x in error["loc"] if isinstance(x, str)]
+        name = _FIELD_NAMES.get(loc[0], loc[0]) if loc else "request"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"`{name}`: {message[0].lower() + message[1:] if message else 'not allowed'}")
+    return "; ".join(dict.fromkeys(parts)) or "it was refused"
 
 
 def api_params(payload: HubInput) -> dict[str, Any]:
