@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     dev_guild_id: int | None = None
     log_level: str = "INFO"
     message_content_intent: bool = False
+    result_urls_allow_private: bool = False  # only for image services on a local network (test servers)
 
     default_model: str = "nano-banana"
     job_deadline_seconds: PositiveFloat = 600.0
