@@ -13,6 +13,7 @@ from discord.ext import commands
 
 from bot.errors import InvalidRequest, UserFacingError
 from bot.media import MAX_INPUT_BYTES, InputImage, InputImageError, check_input
+from bot.providers.aspect import keep_source_ratio
 from bot.providers.catalog import (
     MAX_EDIT_IMAGES,
     MAX_PROMPT_CHARS,
@@ -86,6 +87,11 @@ async def read_images(attachments: list[discord.Attachment]) -> list[InputImage]
     return list(await asyncio.gather(*(read_image(a) for a in attachments)))
 
 
+def same_shape(model: str, options: ImageOptions, inputs: list[InputImage]) -> ImageOptions:
+    """Unless the member chose an aspect ratio, the result keeps the (first) source image's shape."""
+    return keep_source_ratio(model, options, inputs[0].width, inputs[0].height) if inputs else options
+
+
 MODAL_TIMEOUT = 15 * 60.0  # a dismissed form is forgotten after this; Discord does not say when one is closed
 
 
@@ -130,7 +136,7 @@ class EditModal(discord.ui.Modal, title="Edit image"):
             self.model,
             self.instruction.value,
             inputs,
-            ImageOptions(),
+            same_shape(self.model, ImageOptions(), inputs),
             mask=mask,
             reply_to_message_id=self.target.id,
         )
@@ -218,6 +224,7 @@ class Edit(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         inputs = await read_images(attachments)
         mask_image = await read_image(mask) if mask is not None else None
+        options = same_shape(model, options, inputs)
         job = await self.bot.jobs.create_edit(
             requester_of(interaction), model, prompt, inputs, options, mask=mask_image
         )
@@ -259,8 +266,9 @@ class Edit(commands.Cog):
         if message.guild is not None and isinstance(message.channel, discord.abc.GuildChannel | discord.Thread):
             check_permissions(message.channel.permissions_for(message.guild.me), message.channel)
         inputs = await read_images(images)
+        options = same_shape(model, ImageOptions(), inputs)
         await self.bot.jobs.create_edit(
-            requester_of_message(message), model, instruction, inputs, ImageOptions(), reply_to_message_id=message.id
+            requester_of_message(message), model, instruction, inputs, options, reply_to_message_id=message.id
         )
 
     async def _replied_to(self, message: discord.Message) -> discord.Message | None:

@@ -20,6 +20,7 @@ from bot.db.guild_settings import BUTTONS_FOR_EVERYONE, get_flag, set_flag
 from bot.errors import InvalidRequest
 from bot.jobs.models import Job, JobState
 from bot.media import InputImage
+from bot.providers.aspect import keep_source_ratio
 from bot.providers.catalog import ImageOptions, edit_model_for
 from bot.providers.router import PROVIDER_LABELS
 from bot.rendering import text
@@ -143,12 +144,13 @@ async def edit_selected(
 
     async def create() -> Job:
         image = await read_image(attachment)
+        model = edit_model_for(job.model)
         return await bot.jobs.create_edit(
             requester_of(interaction),
-            edit_model_for(job.model),
+            model,
             prompt[:4000],
             [image],
-            options,
+            keep_source_ratio(model, options, image.width, image.height),
             reply_to_message_id=reply_target(interaction),
         )
 

@@ -201,16 +201,21 @@ def edit_model_for(model_id: str) -> str:
 
 @dataclass(frozen=True)
 class ImageOptions:
-    """The options a user can give `/imagine`; None means not given."""
+    """The options a user can give `/imagine`; None means not given.
+
+    `source_ratio` is not a user option: an edit's source image width / height, so that a GPT Image 2 edit
+    given only a resolution keeps the source's shape (see `bot.providers.aspect.keep_source_ratio`).
+    """
 
     aspect_ratio: str | None = None
     resolution: str | None = None
     count: int | None = None
     seed: int | None = None
     quality: str | None = None
+    source_ratio: float | None = None
 
     def given(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return {k: v for k, v in self.__dict__.items() if v is not None and k != "source_ratio"}
 
 
 def _literal_values(annotation: Any) -> tuple[str, ...]:
@@ -259,10 +264,14 @@ def describe_support(model_id: str) -> str:
 _RESOLUTION_PIXELS = {"1K": 1024 * 1024, "2K": 2048 * 2048, "4K": 8_294_400}
 
 
-def gpt_image_size(aspect_ratio: str, resolution: str) -> CustomSize:
-    """A gpt-image-2 custom size with this ratio near this resolution, within the vendor's rules."""
-    w_part, h_part = (int(x) for x in aspect_ratio.split(":"))
-    ratio = w_part / h_part
+def gpt_image_size(aspect_ratio: str | float, resolution: str) -> CustomSize:
+    """A gpt-image-2 custom size with this ratio ("16:9" or width / height) near this resolution, within the
+    vendor's rules (a ratio beyond 3:1 is brought just inside it)."""
+    if isinstance(aspect_ratio, str):
+        w_part, h_part = (int(x) for x in aspect_ratio.split(":"))
+        ratio = w_part / h_part
+    else:
+        ratio = min(2.95, max(1 / 2.95, aspect_ratio))
     pixels = _RESOLUTION_PIXELS[resolution]
     height = math.sqrt(pixels / ratio)
     width = height * ratio
@@ -358,7 +367,8 @@ def _build(spec: ModelSpec, prompt: str, options: ImageOptions, extra: dict[str,
         params["quality"] = options.quality
     if "image_size" in spec.fields:
         if options.aspect_ratio or options.resolution:
-            params["image_size"] = gpt_image_size(options.aspect_ratio or "4:3", options.resolution or "1K")
+            shape = options.aspect_ratio or options.source_ratio or "4:3"
+            params["image_size"] = gpt_image_size(shape, options.resolution or "1K")
     else:
         if options.aspect_ratio is not None:
             params["aspect_ratio"] = options.aspect_ratio
