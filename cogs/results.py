@@ -25,7 +25,7 @@ from bot.providers.catalog import ImageOptions, edit_model_for
 from bot.providers.router import PROVIDER_LABELS
 from bot.rendering import text
 from bot.rendering.buttons import TEMPLATE, upscale_target
-from bot.rendering.embeds import model_label, options_summary
+from bot.rendering.embeds import model_label, options_summary, seed_text, waited_seconds
 from bot.tree import report_error, respond
 from cogs.common import requester_of
 from cogs.edit import Edit, EditModal, read_image, read_images
@@ -182,16 +182,32 @@ async def info(interaction: discord.Interaction[ImageBot], job: Job, _: int | No
         f"**Prompt**: {text.truncate(job.prompt, 1500)}",
         f"**Model**: {model_label(job.model)} (`{job.model}`)",
         f"**Options**: {options_summary(job)}",
-        f"**Seed**: {job.seed if job.seed is not None else 'not set (random)'}",
+        f"**Seed**: {seed_line(job)}",
         f"**Task**: `{job.provider_task_id or '—'}` on {PROVIDER_LABELS.get(job.provider, job.provider)}"
         + (f" (it reported a cost of {job.provider_cost:g})" if job.provider_cost is not None else ""),
-        f"**Time**: {text.format_seconds(job.duration_ms / 1000) if job.duration_ms else '—'}",
+        f"**Time**: {time_line(job)}",
         f"**Credits**: {job.cost}",
         f"**Requested by** <@{job.user_id}> <t:{int(job.created_at)}:R> · job #{job.id}",
     ]
     await interaction.response.send_message(
         "\n".join(lines), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
     )
+
+
+def seed_line(job: Job) -> str:
+    seed = seed_text(job)
+    if seed is None:
+        return f"none ({model_label(job.model)} takes no seed)"
+    return "random (none was chosen)" if seed == "random" else seed
+
+
+def time_line(job: Job) -> str:
+    """What the member waited, and how much of it the image service spent generating."""
+    if job.delivered_at is None and job.finished_at is None:
+        return f"started <t:{int(job.created_at)}:R>, not finished yet"
+    waited = text.format_seconds(waited_seconds(job, job.finished_at))
+    generating = f", of which generating {text.format_seconds(job.duration_ms / 1000)}" if job.duration_ms else ""
+    return f"{waited} from request to result{generating}"
 
 
 async def delete(interaction: discord.Interaction[ImageBot], job: Job, _: int | None) -> None:
@@ -237,6 +253,7 @@ class Results(commands.Cog):
         self.bot.remove_dynamic_items(ResultButton)
 
     @settings.command(name="buttons", description="Whether everyone may reroll, vary, edit and upscale others' images")
+    @app_commands.describe(everyone="True: anyone may use Reroll, Vary, Edit and Upscale; False: only the requester")
     @app_commands.checks.has_permissions(manage_guild=True)
     async def buttons(self, interaction: discord.Interaction[ImageBot], everyone: bool) -> None:
         if interaction.guild_id is None:
