@@ -27,7 +27,7 @@ from bot.providers.base import (
     ProviderUnavailable,
     SubmitOutcomeUnknown,
 )
-from bot.providers.urls import Resolver, check_url, resolve_host
+from bot.providers.urls import Resolver, check_url, pinned, resolve_host
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,8 @@ _READ_CHUNK = 64 * 1024
 async def download(client: httpx.AsyncClient, url: str, max_bytes: int, policy: RetryPolicy) -> bytes:
     """Download an image URL or decode a data: URI, refusing anything over `max_bytes`.
 
-    Redirects are followed here, hop by hop, so every address is checked (see `bot.providers.urls`).
+    Redirects are followed here, hop by hop, so every address is checked (see `bot.providers.urls`), and
+    each request goes to the address that was checked.
     Compressed bodies are refused (no gzip bomb) and the cap is enforced while streaming.
     """
     if url.startswith("data:"):
@@ -210,10 +211,11 @@ async def download(client: httpx.AsyncClient, url: str, max_bytes: int, policy: 
     try:
         async with asyncio.timeout(DOWNLOAD_DEADLINE_SECONDS):
             for _ in range(MAX_REDIRECTS + 1):
-                await check_url(target, allow_private=policy.allow_private_urls, resolve=policy.resolve)
+                address = await check_url(target, allow_private=policy.allow_private_urls, resolve=policy.resolve)
+                via, headers, extensions = pinned(target, address)
                 response = await send(
                     client,
-                    functools.partial(client.build_request, "GET", target, headers={"Accept-Encoding": "identity"}),
+                    functools.partial(client.build_request, "GET", via, headers=headers, extensions=extensions),
                     policy=policy,
                     idempotent=True,
                     what="result download",
@@ -226,7 +228,7 @@ async def download(client: httpx.AsyncClient, url: str, max_bytes: int, policy: 
                     location = response.headers.get("Location")
                     if not location:
                         raise ProviderProtocolError("result redirect without a Location")
-                    target = response.url.join(location)
+                    target = target.join(location)
                 finally:
                     await response.aclose()
     except TimeoutError as exc:

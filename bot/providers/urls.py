@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -43,12 +44,16 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-async def check_url(url: httpx.URL, *, allow_private: bool, resolve: Resolver) -> None:
-    """Raise unless `url` is http(s) and every address its host resolves to is public (or private is allowed)."""
+async def check_url(url: httpx.URL, *, allow_private: bool, resolve: Resolver) -> str | None:
+    """Raise unless `url` is http(s) and every address its host resolves to is public (or private is allowed).
+
+    Returns the checked address to connect to, so that a second DNS answer (DNS rebinding) cannot send the
+    request elsewhere; None when private addresses are allowed and the host is left to the HTTP client.
+    """
     if url.scheme not in ("http", "https") or not url.host:
         raise ProviderProtocolError("result URL has an unsupported scheme")
     if allow_private:
-        return
+        return None
     host = url.host.lower().rstrip(".")
     if host == "localhost" or host.endswith(_LOCAL_SUFFIXES):
         raise _refused(host)
@@ -61,6 +66,18 @@ async def check_url(url: httpx.URL, *, allow_private: bool, resolve: Resolver) -
             raise ProviderUnavailable(f"result host {host!r} does not resolve: {exc}") from exc
     if not addresses or not all(is_public(a) for a in addresses):
         raise _refused(host)
+    return addresses[0]
+
+
+def pinned(url: httpx.URL, address: str | None) -> tuple[httpx.URL, dict[str, str], dict[str, Any]]:
+    """URL, headers and httpx extensions that reach `address` while asking for `url`'s host: the Host header
+    names it, and for https the TLS server name (SNI) too, so its certificate is still checked against it."""
+    headers = {"Accept-Encoding": "identity"}  # compressed bodies are refused, never inflated
+    if address is None:
+        return url, headers, {}
+    headers["Host"] = url.netloc.decode("ascii")
+    extensions: dict[str, Any] = {"sni_hostname": url.host} if url.scheme == "https" else {}
+    return url.copy_with(host=address), headers, extensions
 
 
 def _refused(host: str) -> UnsafeResultUrl:

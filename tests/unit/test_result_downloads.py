@@ -90,13 +90,14 @@ async def test_non_public_addresses_are_refused(url: str) -> None:
 
 
 async def test_each_redirect_hop_is_checked() -> None:
-    seen: list[str] = []
+    seen: list[tuple[str, str]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url))
-        if request.url.host == "cdn.example" and request.url.path == "/to-public":
+        host, path = request.headers["Host"], request.url.path
+        seen.append((f"{request.url.scheme}://{host}{path}", str(request.url.host)))
+        if host == "cdn.example" and path == "/to-public":
             return httpx.Response(302, headers={"Location": "https://cdn2.example/final.png"})
-        if request.url.host == "cdn.example":
+        if host == "cdn.example":
             return httpx.Response(302, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
         return httpx.Response(200, content=png())
 
@@ -105,11 +106,28 @@ async def test_each_redirect_hop_is_checked() -> None:
         assert await download(client, "https://cdn.example/to-public", 1_000_000, policy) == png()
         with pytest.raises(UnsafeResultUrl):
             await download(client, "https://cdn.example/to-metadata", 1_000_000, policy)
-    assert seen == [
-        "https://cdn.example/to-public",
-        "https://cdn2.example/final.png",
-        "https://cdn.example/to-metadata",
+    assert seen == [  # each request went to the address that was checked, asking for the host by name
+        ("https://cdn.example/to-public", "93.184.215.14"),
+        ("https://cdn2.example/final.png", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"),
+        ("https://cdn.example/to-metadata", "93.184.215.14"),
     ]
+
+
+async def test_a_second_dns_answer_cannot_redirect_the_request() -> None:
+    answers = [["93.184.215.14"], ["127.0.0.1"]]  # DNS rebinding: public when checked, loopback afterwards
+    seen: list[httpx.Request] = []
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        return answers.pop(0)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=png())
+
+    async with mock_client(handler) as client:
+        assert await download(client, "https://evil.example/a.png", 1_000_000, RetryPolicy(resolve=rebinding)) == png()
+    assert seen[0].url.host == "93.184.215.14" and seen[0].headers["Host"] == "evil.example"
+    assert seen[0].extensions["sni_hostname"] == "evil.example"  # the certificate is still checked for the name
 
 
 async def test_redirect_loops_end() -> None:
