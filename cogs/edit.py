@@ -23,8 +23,8 @@ from bot.providers.catalog import (
     ImageOptions,
     build_edit_input,
     edit_model_for,
-    is_blank,
 )
+from bot.providers.prompts import is_blank
 from bot.rendering import text
 from bot.tree import report_error
 from cogs.common import (

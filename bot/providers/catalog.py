@@ -7,13 +7,13 @@ Parameters, enums and defaults follow shared/reference/provider-api.md §1.3-1.4
 from __future__ import annotations
 
 import math
-import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from bot.errors import InvalidRequest
+from bot.providers.prompts import clean_prompt, describe_invalid, is_blank
 
 RATIOS_10 = ("21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16")
 EXTREME_RATIOS = ("4:1", "1:4", "8:1", "1:8")
@@ -307,31 +307,6 @@ def build_edit_input(model_id: str, prompt: str, image_count: int, options: Imag
     return _build(spec, prompt, options, extra)
 
 
-def is_blank(text: str) -> bool:
-    """True when nothing visible is left once whitespace and invisible format characters (U+200B-U+200F,
-    U+2060, U+FEFF, soft hyphens, ...: Unicode category Cf) are removed."""
-    return all(_invisible(ch) for ch in text)
-
-
-def clean_prompt(text: str) -> str:
-    """The prompt without leading or trailing whitespace and invisible characters (inner ones are kept:
-    emoji sequences need U+200D)."""
-    start, end = 0, len(text)
-    while start < end and _invisible(text[start]):
-        start += 1
-    while end > start and _invisible(text[end - 1]):
-        end -= 1
-    return text[start:end]
-
-
-_INVISIBLE_CATEGORIES = ("Cf", "Cc", "Zl", "Zp")
-_BLANK_LOOKING = frozenset("\u034f\u115f\u1160\u2800\u3164\uffa0")  # letters and marks that render as nothing
-
-
-def _invisible(ch: str) -> bool:
-    return ch.isspace() or ch in _BLANK_LOOKING or unicodedata.category(ch) in _INVISIBLE_CATEGORIES
-
-
 def _check_ranges(options: ImageOptions) -> None:
     """Options a modified client could send out of range, answered in words (Discord checks them, we check too)."""
     if options.count is not None and not (isinstance(options.count, int) and 1 <= options.count <= MAX_COUNT):
@@ -378,20 +353,6 @@ def _build(spec: ModelSpec, prompt: str, options: ImageOptions, extra: dict[str,
         return spec.input_model.model_validate(params)
     except ValidationError as exc:
         raise InvalidRequest(f"That request is not valid for **{spec.label}**: {describe_invalid(exc)}.") from exc
-
-
-_FIELD_NAMES = {"num_images": "count", "image_size": "size", "image_urls": "images", "mask_url": "mask"}
-
-
-def describe_invalid(exc: ValidationError) -> str:
-    """A pydantic error in words for people: the user's option names, no URLs or type names."""
-    parts = []
-    for error in exc.errors(include_url=False):
-        loc = [str(x) for x in error["loc"] if isinstance(x, str)]
-        name = _FIELD_NAMES.get(loc[0], loc[0]) if loc else "request"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        parts.append(f"`{name}`: {message[0].lower() + message[1:] if message else 'not allowed'}")
-    return "; ".join(dict.fromkeys(parts)) or "it was refused"
 
 
 def api_params(payload: HubInput) -> dict[str, Any]:

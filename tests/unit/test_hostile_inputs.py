@@ -9,7 +9,8 @@ import pytest
 
 from bot.errors import InvalidRequest
 from bot.media import InputImageError, check_input
-from bot.providers.catalog import ImageOptions, build_edit_input, build_input, is_blank
+from bot.providers.catalog import ImageOptions, build_edit_input, build_input
+from bot.providers.prompts import is_blank
 from tests.fakes import hostile
 
 CORPUS = hostile.corpus()
