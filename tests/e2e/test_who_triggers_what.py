@@ -27,6 +27,8 @@ async def test_a_reply_ping_alone_starts_no_edit(bot: ImageBot, discord_fake: Fa
     result = await result_of(discord_fake, hub, {"prompt": "a castle"})
     thanks = await discord_fake.send_message("thanks, love it!", user="alice", reply_to=result)
     assert any(m["id"] == discord_fake.bot_user["id"] for m in thanks["mentions"])  # Discord's default reply ping
+    quiet = await discord_fake.send_message("so good", user="alice", reply_to=result, ping_reply=False)
+    assert quiet["mentions"] == []  # the reply ping switched off in the client
     await asyncio.sleep(0.3)
     assert hub.submit_calls == 1  # only the /imagine
     assert [m for m in discord_fake.channel_messages() if m["author"]["bot"] and m["content"].strip()] == [result]

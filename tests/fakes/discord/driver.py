@@ -179,14 +179,12 @@ class DriverMixin:
         body: dict[str, Any] = {"content": content}
         if reply_to is not None:
             body["message_reference"] = {"message_id": reply_to["id"], "channel_id": reply_to["channel_id"]}
+            if not ping_reply:
+                body["allowed_mentions"] = {"parse": ["users", "roles", "everyone"], "replied_user": False}
         message = await self._new_message(channel_id, body, files or [], author=self.users[user], dispatch=False)
         if reply_to is not None:
             replied = self.messages[int(reply_to["id"])]
             message["referenced_message"] = None if replied.deleted else replied.data  # null = deleted
-            replied_author = replied.data["author"]
-            already = {m["id"] for m in message["mentions"]}
-            if ping_reply and not replied.deleted and replied_author["id"] not in already:
-                message["mentions"].append(dict(replied_author))
         await self._dispatch("MESSAGE_CREATE", self._as_seen_by_bot(message))
         return message
 

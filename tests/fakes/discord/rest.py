@@ -277,12 +277,28 @@ class RestMixin:
         )
         if interaction is not None:
             data["application_id"] = str(self.app_id)
+        self._ping_replied_author(data, body)
         self.messages[message_id] = Stored(data, ephemeral, dict(files))
         self.channel_order.setdefault(channel_id, []).append(message_id)
         await self._record("message_create", data)
         if dispatch and not ephemeral:
             await self._dispatch("MESSAGE_CREATE", data)
         return data
+
+    def _ping_replied_author(self, data: dict[str, Any], body: dict[str, Any]) -> None:
+        """A reply pings the replied-to author unless `allowed_mentions.replied_user` is false (absent
+        allowed_mentions = the default ping, as Discord's own client sends): the author joins `mentions`
+        although the content holds no `<@id>`."""
+        reference = body.get("message_reference")
+        allowed = body.get("allowed_mentions")
+        if not reference or (allowed is not None and not allowed.get("replied_user", False)):
+            return
+        replied = self.messages.get(int(reference["message_id"]))
+        if replied is None or replied.deleted:
+            return
+        author = replied.data["author"]
+        if all(m["id"] != author["id"] for m in data["mentions"]):
+            data["mentions"].append(dict(author))
 
     def _attachments(self, channel_id: int, files: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
         out = []
