@@ -56,10 +56,11 @@ def sparse_noise_png(width: int, height: int, noisy_rows: int) -> bytes:
     )
 
 
-def gradient_jpeg(width: int, height: int) -> bytes:
-    small = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+def gradient_jpeg(width: int, height: int, *, progressive: bool = False) -> bytes:
+    image = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    noise = Image.effect_noise((width, height), 64).convert("RGB")
     out = io.BytesIO()
-    small.save(out, "JPEG", quality=80)
+    Image.blend(image, noise, 0.1).save(out, "JPEG", quality=75, progressive=progressive)
     return out.getvalue()
 
 
@@ -68,8 +69,10 @@ def inputs() -> dict[str, bytes]:
         "PNG bomb, 40 MP in 152 KiB": hostile.png_bomb(),
         "GIF bomb, 40 MP in 31 KiB": hostile.gif_bomb(),
         "GIF, 1200 frames on a 40 MP canvas": hostile.gif_many_frames(),
-        "real-ish PNG, 40 MP in ~3 MB (accepted)": sparse_noise_png(6324, 6324, 110),
-        "JPEG, 40 MP (accepted)": gradient_jpeg(6324, 6324),
+        "real-ish PNG, 40 MP in ~3 MB": sparse_noise_png(6324, 6324, 110),
+        "JPEG, 40 MP": gradient_jpeg(6324, 6324),
+        "progressive JPEG, 40 MP": gradient_jpeg(6324, 6324, progressive=True),
+        "progressive JPEG, 20 MP": gradient_jpeg(5472, 3648, progressive=True),
     }
 
 

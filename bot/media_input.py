@@ -4,7 +4,9 @@ The cost of a check is bounded before any pixel is decoded: the header's declare
 (`Image.open` is lazy), images that would take far more memory to decode than their file size suggests
 (decompression bombs) are refused from the header alone, JPEGs are decoded at 1/8 scale (`Image.draft`,
 which still reads every byte of the compressed data), and GIFs are scanned for a second frame without
-decoding any. Whatever Pillow raises on a malformed file, the member gets the same clear refusal.
+decoding any. No check holds more than MAX_DECODE_BYTES: bigger PNGs are verified as a stream
+(bot/media_png.py), bigger WebP, GIF and progressive JPEG images are refused as too large. Whatever Pillow
+raises on a malformed file, the member gets the same clear refusal.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from bot.media_png import verify_png
+
 log = logging.getLogger(__name__)
 
 MAX_INPUT_BYTES = 10 * 1024 * 1024  # the documented provider limit per input image
 MAX_INPUT_PIXELS = 40_000_000
 FREE_DECODE_BYTES = 32 * 1024 * 1024  # decoding up to this much memory needs no further justification
 MAX_DECODE_RATIO = 64  # beyond that, decoded bytes may be at most this many times the file size
+MAX_DECODE_BYTES = 64 * 1024 * 1024  # no check holds more than this: bigger PNGs are verified as a stream
 _FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "MPO": "JPEG", "WEBP": "WEBP", "GIF": "GIF"}  # MPO: camera JPEGs
 _OPENERS = ["PNG", "JPEG", "WEBP", "GIF"]  # the only parsers that see the bytes; JPEG's also yields MPO
 _TYPES = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg"), "WEBP": ("webp", "image/webp")}
@@ -91,16 +96,20 @@ def _check(data: bytes, filename: str, label: str) -> InputImage:
         raise InputImageError(too_large(label, f"it is {width}×{height} pixels"))
     if _animated(image, fmt, data):
         raise InputImageError(f"`{label}` is animated; send a still image (PNG, JPEG or WebP).")
-    if fmt == "JPEG":  # decoded at 1/8 scale, except that progressive ones keep every coefficient (2 bytes each)
-        decoded = width * height * len(image.getbands()) * 2 if image.info.get("progressive") else 0
-    else:
-        decoded = width * height * (1 if image.mode in _ONE_BYTE_MODES and fmt != "GIF" else 4)
+    decoded = _decode_bytes(image, fmt)
     if decoded > FREE_DECODE_BYTES and decoded > MAX_DECODE_RATIO * len(data):
         raise InputImageError(too_large(label, f"{width}×{height} pixels packed into {len(data) // 1024} KB"))
-    if fmt == "JPEG":
-        image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))  # DCT scaling: 1/64 of the memory
-    image.load()
     stem = (filename.rsplit(".", 1)[0] or "image")[:60]
+    if decoded > MAX_DECODE_BYTES:
+        if fmt != "PNG":
+            kind, per_pixel = {"JPEG": ("progressive JPEG", 3), "WEBP": ("WebP", 4), "GIF": ("GIF", 5)}[fmt]
+            limit = MAX_DECODE_BYTES // per_pixel // 1_000_000
+            raise InputImageError(f"`{label}` is too large: a {kind} image can be at most about {limit} megapixels.")
+        verify_png(data)
+    else:
+        if fmt == "JPEG":
+            image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))  # DCT scaling: 1/64 of the memory
+        image.load()
     if fmt == "GIF":
         out = io.BytesIO()
         image.convert("RGBA").save(out, "PNG", compress_level=1)
@@ -108,6 +117,21 @@ def _check(data: bytes, filename: str, label: str) -> InputImage:
         return InputImage(out.getvalue(), f"{stem}.png", "image/png", width, height, note=note)
     ext, content_type = _TYPES[fmt]
     return InputImage(data, f"{stem}.{ext}", content_type, width, height)
+
+
+def _decode_bytes(image: Image.Image, fmt: str) -> int:
+    """Memory a full check of this image would take, from its header."""
+    width, height = image.size
+    if fmt == "JPEG":
+        if not image.info.get("progressive"):
+            return 0  # decoded at 1/8 scale, row by row
+        # libjpeg keeps every DCT coefficient of a progressive JPEG (2 bytes each), whatever the scale
+        layers = getattr(image, "layer", None) or [("", 1, 1, 0)] * len(image.getbands())
+        h_max, v_max = max(h for _, h, _, _ in layers), max(v for _, _, v, _ in layers)
+        return sum(width * height * h * v * 2 // (h_max * v_max) for _, h, v, _ in layers)
+    if fmt == "GIF":
+        return width * height * 5  # the palette image, then RGBA to convert it to PNG
+    return width * height * (1 if image.mode in _ONE_BYTE_MODES else 4)
 
 
 def _animated(image: Image.Image, fmt: str, data: bytes) -> bool:
