@@ -33,7 +33,9 @@ _FORMATS = {
     "JPEG": ("jpg", "image/jpeg"),
     "WEBP": ("webp", "image/webp"),
     "GIF": ("gif", "image/gif"),
+    "MPO": ("jpg", "image/jpeg"),  # what Pillow calls a JPEG with extra frames (as cameras write them)
 }
+_OPENERS = ["PNG", "JPEG", "WEBP", "GIF"]  # the only parsers that see result bytes (JPEG's yields MPO too)
 
 
 class ImageError(Exception):
@@ -67,7 +69,7 @@ def _open(data: bytes) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=list(_FORMATS))
+            image = Image.open(io.BytesIO(data), formats=_OPENERS)
     except Exception as exc:
         raise ImageError("not a recognisable image") from exc
     if image.width * image.height > MAX_PIXELS:
