@@ -38,5 +38,10 @@ async def test_invisible_prompts_are_empty_everywhere(bot: ImageBot, discord_fak
     assert "the prompt is empty" in await ephemeral_reply(discord_fake, edit)
     await discord_fake.send_message(f"{mention(discord_fake)} {blank}", user="alice", files=[("d.png", photo())])
     await discord_fake.wait_for_message(replies_with(discord_fake, "Tell me what to change"))
+    upload = await discord_fake.send_message("mine", user="alice", files=[("e.png", photo())])
+    opened = await discord_fake.context_menu("Edit image", upload)
+    await discord_fake.wait_for(lambda e: e.kind == "callback" and e.data["interaction"] == opened.id)
+    form = await discord_fake.submit_modal(opened, {discord_fake.modal_fields(opened)[0]["custom_id"]: blank})
+    assert "the prompt is empty" in await ephemeral_reply(discord_fake, form)
     await asyncio.sleep(0.1)
     assert hub.submit_calls == 0
