@@ -200,6 +200,7 @@ async def main() -> None:
                 "DISCORD_TOKEN": FakeDiscord.TOKEN,
                 "MOUNTSEA_API_KEY": hub.api_key,
                 "MOUNTSEA_BASE_URL": hub.url,
+                "RESULT_URLS_ALLOW_PRIVATE": "true",  # the fake Hub serves results from 127.0.0.1
                 "DATABASE_PATH": str(Path(tmp) / "bench.db"),
                 "MAX_ACTIVE_JOBS": "1000",
                 "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),

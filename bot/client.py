@@ -55,7 +55,11 @@ def build_providers(
     settings: Settings, transport: httpx.AsyncBaseTransport | None = None, metrics: Metrics | None = None
 ) -> tuple[dict[str, ImageProvider], list[httpx.AsyncClient]]:
     """One HTTP client per configured provider; a provider without a key is simply not offered."""
-    policy = RetryPolicy(max_retries=settings.provider_max_retries, base_seconds=settings.provider_retry_base_seconds)
+    policy = RetryPolicy(
+        max_retries=settings.provider_max_retries,
+        base_seconds=settings.provider_retry_base_seconds,
+        allow_private_urls=settings.result_urls_allow_private,
+    )
     timeout = settings.http_timeout_seconds
     observe: RequestObserver | None = None if metrics is None else metrics.provider_request
     providers: dict[str, ImageProvider] = {}

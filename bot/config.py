@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     http_port: Annotated[int, Field(ge=0, le=65535)] | None = None  # 0: any free port
     http_host: str = "127.0.0.1"
     model_refresh_seconds: Annotated[float, Field(ge=60)] = 3600.0
+    result_urls_allow_private: bool = False  # only for image services on a local network (test servers)
 
     default_model: str = "nano-banana"
     job_deadline_seconds: PositiveFloat = 600.0

@@ -7,7 +7,22 @@ import math
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+from bot.media_input import MAX_INPUT_BYTES, MAX_INPUT_PIXELS, InputImage, InputImageError, check_input
+
+__all__ = [
+    "MAX_INPUT_BYTES",
+    "MAX_INPUT_PIXELS",
+    "ImageError",
+    "InputImage",
+    "InputImageError",
+    "OutputImage",
+    "TooLargeToPost",
+    "check_input",
+    "fit_image",
+    "per_file_budget",
+]
 
 MAX_PIXELS = 50_000_000  # refuse larger images before decoding them (decompression bombs)
 REQUEST_BODY_LIMIT = 25 * 1024 * 1024  # Discord's cap on one message request, all files together
@@ -18,7 +33,9 @@ _FORMATS = {
     "JPEG": ("jpg", "image/jpeg"),
     "WEBP": ("webp", "image/webp"),
     "GIF": ("gif", "image/gif"),
+    "MPO": ("jpg", "image/jpeg"),  # what Pillow calls a JPEG with extra frames (as cameras write them)
 }
+_OPENERS = ["PNG", "JPEG", "WEBP", "GIF"]  # the only parsers that see result bytes (JPEG's yields MPO too)
 
 
 class ImageError(Exception):
@@ -48,19 +65,18 @@ def per_file_budget(upload_limit: int, count: int) -> int:
 
 
 def _open(data: bytes) -> Image.Image:
+    """Open and decode a result image; any parser error on foreign bytes is an ImageError."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            image = Image.open(io.BytesIO(data), formats=_OPENERS)
+    except Exception as exc:
         raise ImageError("not a recognisable image") from exc
-    if image.format not in _FORMATS:
-        raise ImageError(f"unsupported image format {image.format}")
     if image.width * image.height > MAX_PIXELS:
         raise ImageError(f"image is {image.width}x{image.height}, too many pixels")
     try:
         image.load()
-    except (OSError, ValueError, SyntaxError) as exc:
+    except Exception as exc:
         raise ImageError("image data is corrupt") from exc
     return image
 
@@ -96,67 +112,3 @@ def _webp(image: Image.Image, quality: int) -> bytes:
     out = io.BytesIO()
     image.save(out, "WEBP", quality=quality, method=4)
     return out.getvalue()
-
-
-MAX_INPUT_BYTES = 10 * 1024 * 1024  # the documented provider limit per input image
-MAX_INPUT_PIXELS = 40_000_000
-_INPUT_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp", "GIF": "image/gif"}
-
-
-class InputImageError(Exception):
-    """An input image the bot will not send; the message says why, in words a user understands."""
-
-
-@dataclass(frozen=True)
-class InputImage:
-    """A checked input image, ready to host and send."""
-
-    data: bytes
-    filename: str
-    content_type: str
-    width: int
-    height: int
-    note: str | None = None  # e.g. a GIF converted to PNG
-
-
-def check_input(data: bytes, filename: str, declared_type: str | None) -> InputImage:
-    """Check an untrusted upload: size, real type (not the declared one), pixel count before decoding, decodes.
-
-    PNG, JPEG and WebP pass unchanged; a still GIF becomes PNG; animated images are refused.
-    """
-    label = filename or "the file"
-    if declared_type and not declared_type.startswith("image/"):
-        raise InputImageError(f"`{label}` is not an image (it is {declared_type}). Send a PNG, JPEG or WebP.")
-    if len(data) > MAX_INPUT_BYTES:
-        raise InputImageError(
-            f"`{label}` is {len(data) / 1024 / 1024:.1f} MB; images can be at most "
-            f"{MAX_INPUT_BYTES // 1024 // 1024} MB."
-        )
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InputImageError(f"`{label}` is not an image I can read. Send a PNG, JPEG or WebP.") from exc
-    if image.format not in _INPUT_TYPES:
-        raise InputImageError(f"`{label}` is a {image.format} image; send a PNG, JPEG or WebP.")
-    if image.width * image.height > MAX_INPUT_PIXELS:
-        raise InputImageError(
-            f"`{label}` is {image.width}×{image.height} pixels; "
-            f"the limit is {MAX_INPUT_PIXELS // 1_000_000} megapixels."
-        )
-    if getattr(image, "n_frames", 1) > 1:
-        raise InputImageError(f"`{label}` is animated; send a still image (PNG, JPEG or WebP).")
-    try:
-        image.load()
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InputImageError(f"`{label}` is damaged and can't be opened. Try saving it again.") from exc
-    stem = (filename.rsplit(".", 1)[0] or "image")[:60]
-    if image.format == "GIF":
-        out = io.BytesIO()
-        image.convert("RGBA").save(out, "PNG")
-        return InputImage(
-            out.getvalue(), f"{stem}.png", "image/png", image.width, image.height, note="the GIF was converted to PNG"
-        )
-    ext = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}[str(image.format)]
-    return InputImage(data, f"{stem}.{ext}", _INPUT_TYPES[str(image.format)], image.width, image.height)

@@ -16,6 +16,7 @@ from bot.errors import BlockedPrompt, ChannelNotAllowed, InvalidRequest, UserFac
 from bot.guild_config import GuildConfig, load
 from bot.guild_gate import guild_config_of, parent_id, tell_privately
 from bot.media import MAX_INPUT_BYTES, InputImage, InputImageError, check_input
+from bot.providers.aspect import keep_source_ratio
 from bot.providers.catalog import (
     MAX_EDIT_IMAGES,
     MAX_PROMPT_CHARS,
@@ -26,6 +27,7 @@ from bot.providers.catalog import (
     build_edit_input,
     edit_model_for,
 )
+from bot.providers.prompts import is_blank
 from bot.rendering import text
 from bot.tree import report_error
 from cogs.common import (
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 DOWNLOAD_TIMEOUT = 30.0
+_DECODES = asyncio.Semaphore(2)  # input images checked at once (each check is bounded; see bot/media_input.py)
 HOW_TO = (
     "I can't see the images in other members' messages. Right-click the message → **Apps → Edit image**, "
     "or use `/edit` and attach the image."
@@ -59,6 +62,12 @@ def image_attachments(message: discord.Message) -> list[discord.Attachment]:
     ]
 
 
+def mentions_explicitly(content: str, user_id: int) -> bool:
+    """Whether the author typed a mention of `user_id`. A reply's ping puts the replied-to author in
+    `message.mentions` too, so that list cannot tell "thanks, love it!" from "@Bot make it snowy"."""
+    return re.search(rf"<@!?{user_id}>", content) is not None
+
+
 async def read_image(attachment: discord.Attachment) -> InputImage:
     """Download an attachment through discord.py (its URL comes from Discord) and check it."""
     if attachment.size > MAX_INPUT_BYTES:
@@ -71,7 +80,8 @@ async def read_image(attachment: discord.Attachment) -> InputImage:
     except (discord.HTTPException, TimeoutError) as exc:
         raise InvalidRequest(f"I couldn't download `{attachment.filename}`. Please try again.") from exc
     try:
-        return await asyncio.to_thread(check_input, data, attachment.filename, attachment.content_type)
+        async with _DECODES:  # bounds the memory all checks in progress can take together
+            return await asyncio.to_thread(check_input, data, attachment.filename, attachment.content_type)
     except InputImageError as exc:
         raise InvalidRequest(str(exc)) from exc
 
@@ -95,8 +105,23 @@ def defer(interaction: discord.Interaction[ImageBot]) -> Callable[[], Awaitable[
     return lambda: interaction.response.defer(ephemeral=True, thinking=True)
 
 
+def same_shape(model: str, options: ImageOptions, attachments: list[discord.Attachment]) -> ImageOptions:
+    """Unless the member chose an aspect ratio, the result keeps the (first) source image's shape: Discord gives
+    an image attachment's size, so this is known before anything is downloaded."""
+    first = attachments[0] if attachments else None
+    if first is None or not first.width or not first.height:
+        return options
+    return keep_source_ratio(model, options, first.width, first.height)
+
+
+MODAL_TIMEOUT = 15 * 60.0  # a dismissed form is forgotten after this; Discord does not say when one is closed
+
+
 class EditModal(discord.ui.Modal, title="Edit image"):
-    """Asks for the instruction; the target message's images are held by this modal instance."""
+    """Asks for the instruction; the target message's images are held by this modal instance.
+
+    Its custom_id names the interaction that opened it, so two members' forms on one message never cross.
+    """
 
     instruction: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
         label="What should change?",
@@ -105,8 +130,15 @@ class EditModal(discord.ui.Modal, title="Edit image"):
         placeholder="e.g. make it snowy",
     )
 
-    def __init__(self, cog: Edit, target: discord.Message, images: list[discord.Attachment], model: str) -> None:
-        super().__init__(custom_id=f"edit:{target.channel.id}:{target.id}")
+    def __init__(
+        self,
+        cog: Edit,
+        opened_by: discord.Interaction[ImageBot],
+        target: discord.Message,
+        images: list[discord.Attachment],
+        model: str,
+    ) -> None:
+        super().__init__(custom_id=f"edit:{opened_by.id}", timeout=MODAL_TIMEOUT)
         self.cog, self.target, self.images, self.model = cog, target, images, model
         self.mask: discord.ui.FileUpload[EditModal] | None = None
         if "mask_url" in MODELS[model].fields:
@@ -124,7 +156,7 @@ class EditModal(discord.ui.Modal, title="Edit image"):
             self.model,
             self.instruction.value,
             len(self.images),
-            ImageOptions(safety_tolerance=config.safety_level),
+            same_shape(self.model, ImageOptions(safety_tolerance=config.safety_level), self.images),
             reader(self.images, masks[0] if masks else None),
             has_mask=bool(masks),
             reply_to_message_id=self.target.id,
@@ -166,7 +198,7 @@ class Edit(commands.Cog):
             raise InvalidRequest(f"That message has {len(images)} images; an edit takes at most {MAX_EDIT_IMAGES}.")
         check_channel_permissions(interaction)
         model = await self.model_for(message, await guild_config_of(interaction))
-        await interaction.response.send_modal(EditModal(self, message, images, model))
+        await interaction.response.send_modal(EditModal(self, interaction, message, images, model))
 
     # -- /edit -------------------------------------------------------------------------------------
 
@@ -219,6 +251,7 @@ class Edit(commands.Cog):
         build_edit_input(model, prompt, len(attachments), options, mask is not None)
         config.check_text(prompt)
         check_channel_permissions(interaction)
+        options = same_shape(model, options, attachments)
         job = await self.bot.jobs.create_edit(
             requester_of(interaction),
             model,
@@ -235,8 +268,9 @@ class Edit(commands.Cog):
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
+        """Only a typed mention (`<@id>` in the content) asks for an edit; a reply's default ping alone does not."""
         me = self.bot.user
-        if message.author.bot or me is None or me not in message.mentions:
+        if message.author.bot or me is None or not mentions_explicitly(message.content, me.id):
             return
         try:
             await self._edit_from_reply(message)
@@ -268,7 +302,7 @@ class Edit(commands.Cog):
             if source.author.id != self.bot.user.id and not self.bot.intents.message_content:
                 raise InvalidRequest(HOW_TO)
             raise InvalidRequest("That message has no image to edit.")
-        if not instruction:
+        if is_blank(instruction):
             raise InvalidRequest(f"Tell me what to change, e.g. `@{self.bot.user.name} make it snowy`.")
         if len(images) > MAX_EDIT_IMAGES:
             raise InvalidRequest(f"That message has {len(images)} images; an edit takes at most {MAX_EDIT_IMAGES}.")
@@ -282,7 +316,7 @@ class Edit(commands.Cog):
             model,
             instruction,
             len(images),
-            options,
+            same_shape(model, options, images),
             reader(images),
             reply_to_message_id=message.id,
         )

@@ -62,6 +62,10 @@ def guild_of(interaction: discord.Interaction[ImageBot]) -> int:
 admin_only = app_commands.checks.has_permissions(manage_guild=True)
 
 
+LIMIT_HELP = "Credits per period: a number, 'unlimited', or 'clear' to remove this limit"
+PERIOD_HELP = "How often the credits come back: day, week or month (default: the bot's period)"
+
+
 class Quota(commands.Cog):
     """Credits: what members have left, and what admins allow."""
 
@@ -96,7 +100,11 @@ class Quota(commands.Cog):
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
     @set_limit.command(name="user", description="Set one member's credit limit")
-    @app_commands.describe(member="Who", limit="Credits per period, or 'unlimited', or 'clear'", period="How often")
+    @app_commands.describe(
+        member="The member whose limit to set",
+        limit=LIMIT_HELP,
+        period=PERIOD_HELP,
+    )
     @admin_only
     async def set_user(
         self,
@@ -109,7 +117,9 @@ class Quota(commands.Cog):
 
     @set_limit.command(name="role", description="Set the credit limit for members with a role")
     @app_commands.describe(
-        role="Which role", limit="Credits per period, or 'unlimited', or 'clear'", period="How often"
+        role="Members with this role get this limit",
+        limit=LIMIT_HELP,
+        period=PERIOD_HELP,
     )
     @admin_only
     async def set_role(
@@ -118,7 +128,10 @@ class Quota(commands.Cog):
         await self._set(interaction, "role", role.id, role.mention, limit, period)
 
     @quota.command(name="default", description="Set the server's default credit limit")
-    @app_commands.describe(limit="Credits per period, or 'unlimited', or 'clear'", period="How often")
+    @app_commands.describe(
+        limit=LIMIT_HELP,
+        period=PERIOD_HELP,
+    )
     @admin_only
     async def set_default(
         self, interaction: discord.Interaction[ImageBot], limit: str, period: Period | None = None
@@ -144,6 +157,7 @@ class Quota(commands.Cog):
         await interaction.response.send_message(f"Limit for {label}: {old} → **{new}**.", ephemeral=True)
 
     @quota.command(name="grant", description="Give a member one-off bonus credits (kept until used)")
+    @app_commands.describe(member="Who gets the bonus credits", credits="How many bonus credits to give")
     @admin_only
     async def grant(
         self,
@@ -157,6 +171,7 @@ class Quota(commands.Cog):
         )
 
     @quota.command(name="reset", description="Zero a member's usage for the current period")
+    @app_commands.describe(member="Whose usage to zero")
     @admin_only
     async def reset(self, interaction: discord.Interaction[ImageBot], member: discord.Member) -> None:
         was = await self.bot.quota.reset_user(guild_of(interaction), interaction.user.id, member.id, role_ids(member))
@@ -165,6 +180,7 @@ class Quota(commands.Cog):
         )
 
     @quota.command(name="show", description="A member's credits, and the recent quota changes in this server")
+    @app_commands.describe(member="Whose credits to show")
     @admin_only
     async def show(self, interaction: discord.Interaction[ImageBot], member: discord.Member) -> None:
         guild = guild_of(interaction)
@@ -180,6 +196,11 @@ class Quota(commands.Cog):
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
     @quota.command(name="cost", description="Set what one image of a model (and resolution) costs here")
+    @app_commands.describe(
+        model="The model family",
+        credits="Credits one image costs (0 makes it free)",
+        resolution="Only at this resolution (default: every resolution without its own price)",
+    )
     @app_commands.choices(
         model=[app_commands.Choice(name=MODELS[m].label, value=m) for m in TEXT_TO_IMAGE_MODELS],
         resolution=[app_commands.Choice(name=r, value=r) for r in ALL_RESOLUTIONS],

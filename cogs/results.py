@@ -24,20 +24,24 @@ from bot.providers.catalog import MODELS, ImageOptions, edit_model_for
 from bot.providers.router import PROVIDER_LABELS
 from bot.rendering import text
 from bot.rendering.buttons import TEMPLATE, upscale_target
-from bot.rendering.embeds import model_label, options_summary
+from bot.rendering.embeds import model_label, options_summary, seed_text, waited_seconds
 from bot.tree import report_error, respond
 from cogs.common import requester_of
-from cogs.edit import Edit, EditModal, defer, reader
+from cogs.edit import Edit, EditModal, defer, reader, same_shape
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
 
 log = logging.getLogger(__name__)
 
-OWNER_ONLY = ("rr", "var", "ed", "up", "x")
 # Buttons that start new work follow the server's channel allow-list; Info, Delete and Cancel work anywhere,
 # so old results can still be looked at, cleaned up and stopped.
 STARTS_WORK = ("rr", "var", "ed", "up")
+# Actions only the requester or a member who can manage messages may take, whatever the server setting.
+MODERATED = {
+    "del": "Only the person who asked for this image, or a moderator, can delete it.",
+    "x": "Only the person who started this job, or a moderator, can cancel it.",
+}
 VARY_PROMPT = "Create a close variation of this image, keeping its subject, style and composition. Original idea: {}"
 UPSCALE_PROMPT = (
     "Upscale this image to a higher resolution. Keep the content, composition and colours exactly the same."
@@ -73,11 +77,10 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
             return False
         if interaction.user.id == job.user_id or self.action == "info":
             return True
-        if self.action == "del":
-            perms = interaction.permissions
-            if perms.manage_messages:
+        if self.action in MODERATED:  # never opened up by `/settings buttons everyone:True`
+            if interaction.permissions.manage_messages:
                 return True
-            await respond(interaction, "Only the person who asked for this image, or a moderator, can delete it.")
+            await respond(interaction, MODERATED[self.action])
             return False
         if await get_flag(interaction.client.db, interaction.guild_id, BUTTONS_FOR_EVERYONE):
             return True
@@ -168,12 +171,13 @@ async def edit_selected(
     options = dataclasses.replace(options, safety_tolerance=config.safety_level)
 
     async def create() -> Job:
+        model = edit_model_for(job.model)
         return await bot.jobs.create_edit(
             requester_of(interaction),
-            edit_model_for(job.model),
+            model,
             prompt[:4000],
             1,
-            options,
+            same_shape(model, options, [attachment]),
             reader([attachment]),
             reply_to_message_id=reply_target(interaction),
             ack=defer(interaction),
@@ -199,7 +203,8 @@ async def edit(interaction: discord.Interaction[ImageBot], job: Job, index: int 
     cog = interaction.client.get_cog("Edit")
     if interaction.message is None or not isinstance(cog, Edit):
         raise InvalidRequest("That image is no longer available.")
-    await interaction.response.send_modal(EditModal(cog, interaction.message, [attachment], edit_model_for(job.model)))
+    modal = EditModal(cog, interaction, interaction.message, [attachment], edit_model_for(job.model))
+    await interaction.response.send_modal(modal)
 
 
 async def info(interaction: discord.Interaction[ImageBot], job: Job, _: int | None) -> None:
@@ -207,17 +212,33 @@ async def info(interaction: discord.Interaction[ImageBot], job: Job, _: int | No
         f"**Prompt**: {text.truncate(job.prompt, 1500)}",
         f"**Model**: {model_label(job.model)} (`{job.model}`)",
         f"**Options**: {options_summary(job)}",
-        f"**Seed**: {job.seed if job.seed is not None else 'not set (random)'}",
+        f"**Seed**: {seed_line(job)}",
         *([f"**Safety level**: {job.params['safety_tolerance']}"] if "safety_tolerance" in job.params else []),
         f"**Task**: `{job.provider_task_id or '—'}` on {PROVIDER_LABELS.get(job.provider, job.provider)}"
         + (f" (it reported a cost of {job.provider_cost:g})" if job.provider_cost is not None else ""),
-        f"**Time**: {text.format_seconds(job.duration_ms / 1000) if job.duration_ms else '—'}",
+        f"**Time**: {time_line(job)}",
         f"**Credits**: {job.cost}",
         f"**Requested by** <@{job.user_id}> <t:{int(job.created_at)}:R> · job #{job.id}",
     ]
     await interaction.response.send_message(
         "\n".join(lines), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
     )
+
+
+def seed_line(job: Job) -> str:
+    seed = seed_text(job)
+    if seed is None:
+        return f"none ({model_label(job.model)} takes no seed)"
+    return "random (none was chosen)" if seed == "random" else seed
+
+
+def time_line(job: Job) -> str:
+    """What the member waited, and how much of it the image service spent generating."""
+    if job.delivered_at is None and job.finished_at is None:
+        return f"started <t:{int(job.created_at)}:R>, not finished yet"
+    waited = text.format_seconds(waited_seconds(job, job.finished_at))
+    generating = f", of which generating {text.format_seconds(job.duration_ms / 1000)}" if job.duration_ms else ""
+    return f"{waited} from request to result{generating}"
 
 
 async def delete(interaction: discord.Interaction[ImageBot], job: Job, _: int | None) -> None:

@@ -31,6 +31,7 @@ def make_settings(discord_fake: FakeDiscord, hub: FakeHub, database: Path, **ove
         "mountsea_api_key": hub.api_key,
         "mountsea_base_url": hub.url,
         "database_path": database,
+        "result_urls_allow_private": True,  # the fakes serve results from 127.0.0.1
         **FAST,
         **overrides,
     }

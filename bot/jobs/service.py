@@ -9,6 +9,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from pydantic import ValidationError
+
 from bot.db import Database
 from bot.errors import InvalidRequest
 from bot.jobs.models import Job, JobInput, JobState
@@ -26,6 +28,7 @@ from bot.providers.catalog import (
     build_edit_input,
     build_input,
 )
+from bot.providers.prompts import describe_invalid
 from bot.providers.router import Router
 from bot.quota.service import QuotaService
 
@@ -126,8 +129,8 @@ class JobService:
                 extra["mask_url"] = PLACEHOLDER_URL
         try:
             payload = spec.input_model.model_validate({**params, **extra})
-        except ValueError as exc:
-            raise InvalidRequest("This request can't be repeated with the current model options.") from exc
+        except ValidationError as exc:
+            raise InvalidRequest(f"This request can't be repeated: {describe_invalid(exc)}") from exc
         if job.kind != "edit" or read is None:
             new = await self._insert(requester, job.kind, job.model, payload, JobState.QUEUED, reply_to_message_id)
             await self._acknowledged(new, ack)

@@ -10,9 +10,10 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from bot.errors import InvalidRequest
+from bot.providers.prompts import clean_prompt, describe_invalid, is_blank
 
 RATIOS_10 = ("21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16")
 EXTREME_RATIOS = ("4:1", "1:4", "8:1", "1:8")
@@ -201,7 +202,11 @@ def edit_model_for(model_id: str) -> str:
 
 @dataclass(frozen=True)
 class ImageOptions:
-    """The options a user can give `/imagine`; None means not given."""
+    """The options a user can give `/imagine`; None means not given.
+
+    `source_ratio` is not a user option: an edit's source image width / height, so that a GPT Image 2 edit
+    given only a resolution keeps the source's shape (see `bot.providers.aspect.keep_source_ratio`).
+    """
 
     aspect_ratio: str | None = None
     resolution: str | None = None
@@ -210,10 +215,14 @@ class ImageOptions:
     quality: str | None = None
     # Not a user option: the server's level, sent to every model that takes it and ignored by the others.
     safety_tolerance: str | None = None
+    # Not a user option: the source image's width / height, for edits that keep its shape.
+    source_ratio: float | None = None
 
     def given(self) -> dict[str, Any]:
-        """The user's options that were given (the server's safety level is not one of them)."""
-        return {k: v for k, v in self.__dict__.items() if v is not None and k != "safety_tolerance"}
+        """The user's options that were given (the server's safety level and the source's shape are not)."""
+        return {
+            k: v for k, v in self.__dict__.items() if v is not None and k not in ("safety_tolerance", "source_ratio")
+        }
 
 
 def _literal_values(annotation: Any) -> tuple[str, ...]:
@@ -262,10 +271,14 @@ def describe_support(model_id: str) -> str:
 _RESOLUTION_PIXELS = {"1K": 1024 * 1024, "2K": 2048 * 2048, "4K": 8_294_400}
 
 
-def gpt_image_size(aspect_ratio: str, resolution: str) -> CustomSize:
-    """A gpt-image-2 custom size with this ratio near this resolution, within the vendor's rules."""
-    w_part, h_part = (int(x) for x in aspect_ratio.split(":"))
-    ratio = w_part / h_part
+def gpt_image_size(aspect_ratio: str | float, resolution: str) -> CustomSize:
+    """A gpt-image-2 custom size with this ratio ("16:9" or width / height) near this resolution, within the
+    vendor's rules (a ratio beyond 3:1 is brought just inside it)."""
+    if isinstance(aspect_ratio, str):
+        w_part, h_part = (int(x) for x in aspect_ratio.split(":"))
+        ratio = w_part / h_part
+    else:
+        ratio = min(2.95, max(1 / 2.95, aspect_ratio))
     pixels = _RESOLUTION_PIXELS[resolution]
     height = math.sqrt(pixels / ratio)
     width = height * ratio
@@ -301,11 +314,21 @@ def build_edit_input(model_id: str, prompt: str, image_count: int, options: Imag
     return _build(spec, prompt, options, extra)
 
 
+def _check_ranges(options: ImageOptions) -> None:
+    """Options a modified client could send out of range, answered in words (Discord checks them, we check too)."""
+    if options.count is not None and not (isinstance(options.count, int) and 1 <= options.count <= MAX_COUNT):
+        raise InvalidRequest(f"`count` must be a whole number from 1 to {MAX_COUNT}.")
+    if options.seed is not None and not (isinstance(options.seed, int) and 0 <= options.seed <= MAX_SEED):
+        raise InvalidRequest(f"`seed` must be a whole number from 0 to {MAX_SEED}.")
+
+
 def _build(spec: ModelSpec, prompt: str, options: ImageOptions, extra: dict[str, Any]) -> HubInput:
-    if not prompt.strip():
+    prompt = clean_prompt(prompt)
+    if is_blank(prompt):
         raise InvalidRequest("Please describe what you want: the prompt is empty.")
-    if len(prompt.strip()) > MAX_PROMPT_CHARS:
-        raise InvalidRequest(f"The prompt is {len(prompt.strip())} characters long; the limit is {MAX_PROMPT_CHARS}.")
+    if len(prompt) > MAX_PROMPT_CHARS:
+        raise InvalidRequest(f"The prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}.")
+    _check_ranges(options)
     supported = supported_options(spec.id)
     for name, value in options.given().items():
         if name not in supported:
@@ -328,7 +351,8 @@ def _build(spec: ModelSpec, prompt: str, options: ImageOptions, extra: dict[str,
         params["safety_tolerance"] = options.safety_tolerance
     if "image_size" in spec.fields:
         if options.aspect_ratio or options.resolution:
-            params["image_size"] = gpt_image_size(options.aspect_ratio or "4:3", options.resolution or "1K")
+            shape = options.aspect_ratio or options.source_ratio or "4:3"
+            params["image_size"] = gpt_image_size(shape, options.resolution or "1K")
     else:
         if options.aspect_ratio is not None:
             params["aspect_ratio"] = options.aspect_ratio
@@ -336,8 +360,8 @@ def _build(spec: ModelSpec, prompt: str, options: ImageOptions, extra: dict[str,
             params["resolution"] = options.resolution
     try:
         return spec.input_model.model_validate(params)
-    except ValueError as exc:
-        raise InvalidRequest(f"That request is not valid for **{spec.label}**: {exc}") from exc
+    except ValidationError as exc:
+        raise InvalidRequest(f"That request is not valid for **{spec.label}**: {describe_invalid(exc)}.") from exc
 
 
 def api_params(payload: HubInput) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import email.utils
+import functools
 import json
 import logging
 import random
@@ -28,6 +29,7 @@ from bot.providers.base import (
     ProviderUnavailable,
     SubmitOutcomeUnknown,
 )
+from bot.providers.urls import Resolver, check_url, pinned, resolve_host
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +62,13 @@ def make_client(
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how patiently to retry 429/5xx/network failures."""
+    """How often and how patiently to retry 429/5xx/network failures, and where result downloads may go."""
 
     max_retries: int = 4
     base_seconds: float = 1.0
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    allow_private_urls: bool = False  # RESULT_URLS_ALLOW_PRIVATE: only for image services on a local network
+    resolve: Resolver = resolve_host
 
     def backoff(self, attempt: int, retry_after: float | None) -> float:
         delay: float = min(MAX_BACKOFF_SECONDS, self.base_seconds * 2.0**attempt) * random.uniform(0.5, 1.5)
@@ -145,6 +149,7 @@ async def send(
     creates: bool = False,
     stream: bool = False,
     limiter: asyncio.Semaphore | None = None,
+    follow_redirects: bool = True,
 ) -> httpx.Response:
     """Send a request, retrying what is safe to retry.
 
@@ -162,12 +167,13 @@ async def send(
     while True:
         try:
             if limiter is None:
-                response = await client.send(build(), stream=stream)
+                response = await client.send(build(), stream=stream, follow_redirects=follow_redirects)
             else:
                 async with limiter:
-                    response = await client.send(build(), stream=stream)
+                    response = await client.send(build(), stream=stream, follow_redirects=follow_redirects)
             try:
-                raise_for_status(response)
+                if follow_redirects or not response.is_redirect:  # else the caller checks and follows it
+                    raise_for_status(response)
             except BaseException:
                 await response.aclose()
                 raise
@@ -202,42 +208,73 @@ class ImageTooLarge(ProviderError):
     code = "result_too_large"
 
 
+MAX_REDIRECTS = 5
+DOWNLOAD_DEADLINE_SECONDS = 120.0  # a whole download, however slowly the bytes trickle in
+_READ_CHUNK = 64 * 1024
+
+
 async def download(client: httpx.AsyncClient, url: str, max_bytes: int, policy: RetryPolicy) -> bytes:
-    """Download an image URL or decode a data: URI, refusing anything over `max_bytes`."""
+    """Download an image URL or decode a data: URI, refusing anything over `max_bytes`.
+
+    Redirects are followed here, hop by hop, so every address is checked (see `bot.providers.urls`), and
+    each request goes to the address that was checked.
+    Compressed bodies are refused (no gzip bomb) and the cap is enforced while streaming.
+    """
     if url.startswith("data:"):
-        return _decode_data_uri(url, max_bytes)
-    if not url.startswith(("http://", "https://")):
-        raise ProviderProtocolError("result URL has an unsupported scheme")
-    response = await send(
-        client,
-        lambda: client.build_request("GET", url),
-        policy=policy,
-        idempotent=True,
-        what="result download",
-        stream=True,
-    )
+        return await asyncio.to_thread(_decode_data_uri, url, max_bytes)
+    target = httpx.URL(url)
     try:
-        declared = response.headers.get("Content-Length")
-        if declared and declared.isdigit() and int(declared) > max_bytes:
-            raise ImageTooLarge(f"result is {declared} bytes")
-        chunks = bytearray()
-        async for chunk in response.aiter_bytes():
-            chunks += chunk
-            if len(chunks) > max_bytes:
-                raise ImageTooLarge(f"result exceeds {max_bytes} bytes")
-        return bytes(chunks)
-    finally:
-        await response.aclose()
+        async with asyncio.timeout(DOWNLOAD_DEADLINE_SECONDS):
+            for _ in range(MAX_REDIRECTS + 1):
+                address = await check_url(target, allow_private=policy.allow_private_urls, resolve=policy.resolve)
+                via, headers, extensions = pinned(target, address)
+                response = await send(
+                    client,
+                    functools.partial(client.build_request, "GET", via, headers=headers, extensions=extensions),
+                    policy=policy,
+                    idempotent=True,
+                    what="result download",
+                    stream=True,
+                    follow_redirects=False,
+                )
+                try:
+                    if not response.is_redirect:
+                        return await _read_capped(response, max_bytes)
+                    location = response.headers.get("Location")
+                    if not location:
+                        raise ProviderProtocolError("result redirect without a Location")
+                    target = target.join(location)
+                finally:
+                    await response.aclose()
+    except TimeoutError as exc:
+        raise ProviderUnavailable(f"result download took over {DOWNLOAD_DEADLINE_SECONDS:.0f}s") from exc
+    raise ProviderProtocolError(f"result download redirected more than {MAX_REDIRECTS} times")
+
+
+async def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ImageTooLarge(f"result is {declared} bytes")
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        raise ProviderProtocolError(f"result sent with Content-Encoding {encoding!r}")
+    chunks = bytearray()
+    async for chunk in response.aiter_bytes(_READ_CHUNK):  # identity encoding: these are the raw bytes
+        chunks += chunk
+        if len(chunks) > max_bytes:
+            raise ImageTooLarge(f"result exceeds {max_bytes} bytes")
+    return bytes(chunks)
 
 
 def _decode_data_uri(url: str, max_bytes: int) -> bytes:
+    """Decode a base64 data: URI (blocking: call it in a thread); its size is checked before decoding."""
     header, _, data = url.partition(",")
     if len(data) * 3 // 4 > max_bytes:
         raise ImageTooLarge("data URI too large")
-    try:
-        if header.endswith(";base64"):
-            return base64.b64decode(data, validate=True)
+    if not header.endswith(";base64"):
         raise ProviderProtocolError("data URI is not base64")
+    try:
+        return base64.b64decode(data, validate=True)
     except binascii.Error as exc:
         raise ProviderProtocolError("data URI is not valid base64") from exc
 

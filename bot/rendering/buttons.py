@@ -9,6 +9,8 @@ from bot.jobs.models import Job
 TEMPLATE = r"img:(?P<action>rr|var|ed|up|info|del|x):(?P<job>[0-9]{1,19})(?::(?P<index>[0-9]))?"
 UPSCALE_NEXT = {"0.5K": "1K", "1K": "2K", "2K": "4K"}
 UPSCALE_FAMILIES = ("nano-banana-2", "nano-banana-pro")
+MAX_IMAGES = 4  # per-image buttons: four per row, next to one of the job's buttons
+ROW_WIDTH = 5  # Discord's limit of buttons in one action row
 
 
 def custom_id(action: str, job_id: int, index: int | None = None) -> str:
@@ -25,25 +27,48 @@ def upscale_target(job: Job) -> str | None:
 
 
 def result_view(job: Job, image_count: int) -> discord.ui.View:
-    """Reroll, Info, Delete; then Vary, Edit and Upscale per image (numbered when there are several)."""
+    """Reroll, Info, Delete and the per-image Vary, Edit, Upscale, in as few rows as read well.
+
+    One image: the job's actions on one row, the image's on a second. Several: one row per action
+    (V1-V4, E1-E4, U1-U4), each ending with one of the job's actions, so four images take three rows.
+    """
     view = discord.ui.View(timeout=None)
-    view.add_item(discord.ui.Button(label="Reroll", emoji="🔄", custom_id=custom_id("rr", job.id), row=0))
-    view.add_item(discord.ui.Button(label="Info", emoji="ℹ️", custom_id=custom_id("info", job.id), row=0))
-    view.add_item(
+    general: list[discord.ui.Button[discord.ui.View]] = [
+        discord.ui.Button(label="Reroll", emoji="🔄", custom_id=custom_id("rr", job.id)),
+        discord.ui.Button(label="Info", emoji="ℹ️", custom_id=custom_id("info", job.id)),
         discord.ui.Button(
-            label="Delete", emoji="🗑️", style=discord.ButtonStyle.danger, custom_id=custom_id("del", job.id), row=0
-        )
-    )
+            label="Delete", emoji="🗑️", style=discord.ButtonStyle.danger, custom_id=custom_id("del", job.id)
+        ),
+    ]
     per_image = [("var", "Vary", discord.ButtonStyle.secondary), ("ed", "Edit", discord.ButtonStyle.secondary)]
     if upscale_target(job) is not None:
         per_image.append(("up", "Upscale", discord.ButtonStyle.primary))
-    for row, (action, label, style) in enumerate(per_image, start=1):
-        for index in range(min(image_count, 5)):
-            text = label if image_count == 1 else f"{label[0]}{index + 1}"
-            view.add_item(
-                discord.ui.Button(label=text, style=style, custom_id=custom_id(action, job.id, index), row=row)
-            )
+    images = max(1, min(image_count, MAX_IMAGES))
+    if images == 1:
+        rows = [general, [_image_button(job, action, label, style, 0, 1) for action, label, style in per_image]]
+    else:
+        rows = [
+            [_image_button(job, action, label, style, i, images) for i in range(images)]
+            for action, label, style in per_image
+        ]
+        for index, button in enumerate(general):
+            target = rows[min(index, len(rows) - 1)]
+            if len(target) >= ROW_WIDTH:
+                target = []
+                rows.append(target)
+            target.append(button)
+    for number, buttons in enumerate(rows):
+        for button in buttons:
+            button.row = number
+            view.add_item(button)
     return view
+
+
+def _image_button(
+    job: Job, action: str, label: str, style: discord.ButtonStyle, index: int, count: int
+) -> discord.ui.Button[discord.ui.View]:
+    text = label if count == 1 else f"{label[0]}{index + 1}"
+    return discord.ui.Button(label=text, style=style, custom_id=custom_id(action, job.id, index))
 
 
 def cancel_view(job: Job) -> discord.ui.View:

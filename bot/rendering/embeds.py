@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import discord
 
 from bot.jobs.delivery import Phase, StatusUpdate
@@ -81,14 +83,29 @@ def status_footer(job: Job) -> str:
     return f"Job #{job.id}"
 
 
-def result_embed(job: Job, compressed: bool) -> discord.Embed:
-    """The text that goes with the result images."""
+def seed_text(job: Job) -> str | None:
+    """The seed that was sent; "random" where the model takes one but none was sent; None where it takes none."""
+    if job.seed is not None:
+        return str(job.seed)
+    spec = MODELS.get(job.model)
+    return "random" if spec is not None and "seed" in spec.fields else None
+
+
+def waited_seconds(job: Job, now: float | None = None) -> float:
+    """What the member waited: from the request (the job's creation) to its result (`now` when posting it)."""
+    end = job.delivered_at if job.delivered_at is not None else (time.time() if now is None else now)
+    return max(0.0, end - job.created_at)
+
+
+def result_embed(job: Job, compressed: bool, now: float | None = None) -> discord.Embed:
+    """The text that goes with the result images. "Time" is what the member waited (the image service's own
+    generation time is in Info)."""
     embed = discord.Embed(colour=_COLOURS[Phase.DONE], description=truncate(job.prompt, 4000))
     embed.add_field(name="Model", value=model_label(job.model))
-    if job.seed is not None:
-        embed.add_field(name="Seed", value=str(job.seed))
-    if job.duration_ms is not None:
-        embed.add_field(name="Time", value=format_seconds(job.duration_ms / 1000))
+    seed = seed_text(job)
+    if seed is not None:
+        embed.add_field(name="Seed", value=seed)
+    embed.add_field(name="Time", value=format_seconds(waited_seconds(job, now)))
     embed.add_field(name="Service", value=PROVIDER_LABELS.get(job.provider, job.provider))
     footer = f"Job #{job.id}"
     if job.cost:

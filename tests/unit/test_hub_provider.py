@@ -39,7 +39,11 @@ def sleeps() -> Sleeps:
 @pytest.fixture
 async def provider(hub: FakeHub, sleeps: Sleeps) -> AsyncIterator[HubProvider]:
     async with make_client(hub.url, 2.0) as client:
-        yield HubProvider(client, SecretStr(hub.api_key), RetryPolicy(max_retries=3, base_seconds=0.01, sleep=sleeps))
+        yield HubProvider(
+            client,
+            SecretStr(hub.api_key),
+            RetryPolicy(max_retries=3, base_seconds=0.01, sleep=sleeps, allow_private_urls=True),
+        )
 
 
 async def wait_done(provider: HubProvider, task_id: str) -> object:
@@ -91,7 +95,9 @@ async def test_failed_tasks_carry_the_reason(
 
 async def test_401_is_a_configuration_error_and_never_retried(hub: FakeHub, sleeps: Sleeps) -> None:
     async with make_client(hub.url, 2.0) as client:
-        wrong = HubProvider(client, SecretStr("wrong-key"), RetryPolicy(max_retries=3, sleep=sleeps))
+        wrong = HubProvider(
+            client, SecretStr("wrong-key"), RetryPolicy(max_retries=3, sleep=sleeps, allow_private_urls=True)
+        )
         with pytest.raises(ProviderAuthError) as info:
             await submit_to(wrong, "nano-banana", {"prompt": "cat"}, "job-1")
     assert hub.submit_calls == 1 and sleeps.calls == []
@@ -148,7 +154,9 @@ async def test_persistent_500s_on_polls_give_up_as_unavailable(provider: HubProv
 
 async def test_connection_refused_is_retried_then_unavailable(sleeps: Sleeps) -> None:
     async with make_client("http://127.0.0.1:9", 1.0) as client:
-        provider = HubProvider(client, SecretStr("k"), RetryPolicy(max_retries=2, base_seconds=0.01, sleep=sleeps))
+        provider = HubProvider(
+            client, SecretStr("k"), RetryPolicy(max_retries=2, base_seconds=0.01, sleep=sleeps, allow_private_urls=True)
+        )
         with pytest.raises(ProviderUnavailable):
             await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1")
     assert len(sleeps.calls) == 2
@@ -176,6 +184,11 @@ async def test_malformed_answers_are_protocol_errors(provider: HubProvider, hub:
         await provider.poll("hub-x")
 
 
+async def public_dns(host: str, port: int) -> list[str]:
+    """A resolver for made-up hosts: a public documentation address (no test touches real DNS)."""
+    return ["93.184.215.14"]
+
+
 async def test_api_key_is_never_sent_to_result_hosts(hub: FakeHub) -> None:
     seen: list[httpx.Request] = []
 
@@ -184,7 +197,7 @@ async def test_api_key_is_never_sent_to_result_hosts(hub: FakeHub) -> None:
         return httpx.Response(200, content=png())
 
     async with make_client("https://api.example", 2.0, transport=httpx.MockTransport(handler)) as client:
-        provider = HubProvider(client, SecretStr("secret-key"), RetryPolicy())
+        provider = HubProvider(client, SecretStr("secret-key"), RetryPolicy(resolve=public_dns))
         await provider.download("https://cdn.example/out.png", 1_000_000)
     assert "authorization" not in seen[0].headers
 

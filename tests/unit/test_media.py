@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import contextlib
 import io
 
 import pytest
 from PIL import Image
 
 from bot.media import ImageError, fit_image, per_file_budget
+from tests.fakes import hostile
 from tests.fakes.images import noise_png, png
 
 
@@ -50,3 +52,11 @@ def test_budget_shares_discords_request_cap_between_files() -> None:
     ten_mib = 10 * 1024 * 1024
     assert per_file_budget(ten_mib, 1) == ten_mib
     assert per_file_budget(ten_mib, 4) * 4 < 25 * 1024 * 1024
+
+
+def test_results_that_are_mpo_or_hostile_never_crash_fitting() -> None:
+    fitted = fit_image(hostile.mpo(), 1_000_000, "r")
+    assert fitted.filename == "r.jpg" and fitted.content_type == "image/jpeg"
+    for make in hostile.corpus().values():  # a provider's bytes are as untrusted as a member's
+        with contextlib.suppress(ImageError):  # anything else would escape the runner's error handling
+            fit_image(make(), 64_000_000, "r")

@@ -54,7 +54,7 @@ def test_animated_gifs_are_refused() -> None:
         (b"hello", "text/plain", "is not an image (it is text/plain)"),
         (b"not an image at all", None, "not an image I can read"),
         (png()[:70], "image/png", "damaged"),
-        (encode("BMP"), "image/bmp", "BMP image; send a PNG, JPEG or WebP"),
+        (encode("BMP"), "image/bmp", "not an image I can read (it may be damaged or in another format)"),
     ],
 )
 def test_bad_files_get_a_reason(data: bytes, declared: str | None, needle: str) -> None:
@@ -67,7 +67,7 @@ def test_oversize_and_huge_dimensions_are_refused_before_decoding() -> None:
         check_input(b"\x89PNG" + b"\0" * MAX_INPUT_BYTES, "big.png", "image/png")
     bomb = encode("PNG", size=(9000, 9000), mode="1")  # 81 Mpx in a tiny file
     assert len(bomb) < 100_000
-    with pytest.raises(InputImageError, match=r"megapixels|not an image"):
+    with pytest.raises(InputImageError, match=r"too large: it is 9000×9000 pixels"):
         check_input(bomb, "bomb.png", "image/png")
 
 

@@ -23,14 +23,18 @@ from tests.unit.submitting import submit_to
 @pytest.fixture
 async def gemini(hub: FakeHub) -> AsyncIterator[GeminiProvider]:
     async with make_client(hub.url, 2.0) as client:
-        yield GeminiProvider(client, SecretStr(hub.api_key), RetryPolicy(max_retries=2, base_seconds=0.01))
+        yield GeminiProvider(
+            client, SecretStr(hub.api_key), RetryPolicy(max_retries=2, base_seconds=0.01, allow_private_urls=True)
+        )
 
 
 @pytest.fixture
 async def mindvideo(mindvideo_fake: FakeMindVideo) -> AsyncIterator[MindVideoProvider]:
     async with make_client(mindvideo_fake.url, 2.0) as client:
         yield MindVideoProvider(
-            client, SecretStr(mindvideo_fake.api_key), RetryPolicy(max_retries=2, base_seconds=0.01)
+            client,
+            SecretStr(mindvideo_fake.api_key),
+            RetryPolicy(max_retries=2, base_seconds=0.01, allow_private_urls=True),
         )
 
 

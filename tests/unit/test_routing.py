@@ -26,7 +26,7 @@ from tests.unit.world import ALICE, FAST, UNLIMITED, MemoryPublisher, World, fin
 
 @pytest.fixture
 async def providers(hub: FakeHub) -> AsyncIterator[tuple[dict[str, ImageProvider], FakeMindVideo]]:
-    policy = RetryPolicy(max_retries=1, base_seconds=0.01)
+    policy = RetryPolicy(max_retries=1, base_seconds=0.01, allow_private_urls=True)
     async with (
         FakeMindVideo() as mv,
         make_client(hub.url, 2) as c1,

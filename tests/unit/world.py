@@ -119,7 +119,9 @@ async def build_world(hub: FakeHub, tmp_path: Path) -> AsyncIterator[World]:
     chat = Chat()
     runners: list[JobRunner] = []
     async with make_client(hub.url, 1.0) as client:
-        provider = HubProvider(client, SecretStr(hub.api_key), RetryPolicy(max_retries=2, base_seconds=0.01))
+        provider = HubProvider(
+            client, SecretStr(hub.api_key), RetryPolicy(max_retries=2, base_seconds=0.01, allow_private_urls=True)
+        )
 
         def make(config: RunnerConfig = FAST, quota_config: QuotaConfig = UNLIMITED) -> tuple[JobRunner, JobService]:
             quota = QuotaService(db, quota_config)

@@ -173,12 +173,19 @@ class DriverMixin:
         channel_id: int | None = None,
         reply_to: dict[str, Any] | None = None,
         files: list[tuple[str, bytes]] | None = None,
+        ping_reply: bool = True,
     ) -> dict[str, Any]:
-        """Post a message as a member. The bot receives it as Discord would send it (see `_as_seen_by_bot`)."""
+        """Post a message as a member. The bot receives it as Discord would send it (see `_as_seen_by_bot`).
+
+        A reply pings the replied-to author by default, as Discord's client does: that author is then in
+        `mentions` although the content has no `<@id>` (`ping_reply=False` is the client's "@ OFF").
+        """
         channel_id = channel_id or self.channel_id
         body: dict[str, Any] = {"content": content}
         if reply_to is not None:
             body["message_reference"] = {"message_id": reply_to["id"], "channel_id": reply_to["channel_id"]}
+            if not ping_reply:
+                body["allowed_mentions"] = {"parse": ["users", "roles", "everyone"], "replied_user": False}
         message = await self._new_message(channel_id, body, files or [], author=self.users[user], dispatch=False)
         if reply_to is not None:
             replied = self.messages[int(reply_to["id"])]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import time
+import warnings
 from typing import Any
 
 from aiohttp import web
+from PIL import Image
 
 from tests.fakes.discord import payloads as p
 from tests.fakes.discord.model import (
@@ -294,12 +297,28 @@ class RestMixin:
         )
         if interaction is not None:
             data["application_id"] = str(self.app_id)
+        self._ping_replied_author(data, body)
         self.messages[message_id] = Stored(data, ephemeral, dict(files))
         self.channel_order.setdefault(channel_id, []).append(message_id)
         await self._record("message_create", data)
         if dispatch and not ephemeral:
             await self._dispatch("MESSAGE_CREATE", data)
         return data
+
+    def _ping_replied_author(self, data: dict[str, Any], body: dict[str, Any]) -> None:
+        """A reply pings the replied-to author unless `allowed_mentions.replied_user` is false (absent
+        allowed_mentions = the default ping, as Discord's own client sends): the author joins `mentions`
+        although the content holds no `<@id>`."""
+        reference = body.get("message_reference")
+        allowed = body.get("allowed_mentions")
+        if not reference or (allowed is not None and not allowed.get("replied_user", False)):
+            return
+        replied = self.messages.get(int(reference["message_id"]))
+        if replied is None or replied.deleted:
+            return
+        author = replied.data["author"]
+        if all(m["id"] != author["id"] for m in data["mentions"]):
+            data["mentions"].append(dict(author))
 
     def _attachments(self, channel_id: int, files: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
         out = []
@@ -313,16 +332,16 @@ class RestMixin:
                 "webp": "image/webp",
                 "gif": "image/gif",
             }.get(filename.rsplit(".", 1)[-1].lower())
-            out.append(
-                {
-                    "id": str(attachment_id),
-                    "filename": filename,
-                    "size": len(data),
-                    "url": url,
-                    "proxy_url": url,
-                    "content_type": kind,
-                }
-            )
+            attachment: dict[str, Any] = {
+                "id": str(attachment_id),
+                "filename": filename,
+                "size": len(data),
+                "url": url,
+                "proxy_url": url,
+                "content_type": kind,
+            }
+            attachment.update(_image_size(data))
+            out.append(attachment)
         return out
 
     async def _edit(self, message_id: int, body: dict[str, Any], files: list[tuple[str, bytes]]) -> dict[str, Any]:
@@ -357,3 +376,14 @@ class RestMixin:
 
     def users_by_id(self, user_id: int) -> dict[str, Any]:
         return next(u for u in self.users.values() if int(u["id"]) == user_id)
+
+
+def _image_size(data: bytes) -> dict[str, int]:
+    """Discord gives an image attachment's width and height (read from its header; nothing for other files)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # a header is all it reads
+            with Image.open(io.BytesIO(data)) as image:
+                return {"width": image.width, "height": image.height}
+    except Exception:
+        return {}
