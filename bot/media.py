@@ -108,6 +108,21 @@ def fit_image(data: bytes, budget: int, stem: str) -> OutputImage:
             return OutputImage(encoded, f"{stem}.webp", "image/webp", width, height, compressed=True)
 
 
+def fit_inputs(images: list[InputImage], files: int, upload_limit: int) -> list[InputImage]:
+    """An edit's images, the large ones re-encoded so that all `files` (the images and any mask, which is never
+    touched) fit one message: the status message that hosts them must stay within Discord's limits."""
+    budget = per_file_budget(upload_limit, files)
+    fitted = []
+    for index, image in enumerate(images):
+        if len(image.data) <= budget:
+            fitted.append(image)
+            continue
+        small = fit_image(image.data, budget, f"input-{index + 1}")
+        note = "compressed to fit Discord's upload limit"
+        fitted.append(InputImage(small.data, small.filename, small.content_type, small.width, small.height, note))
+    return fitted
+
+
 def _webp(image: Image.Image, quality: int) -> bytes:
     out = io.BytesIO()
     image.save(out, "WEBP", quality=quality, method=4)

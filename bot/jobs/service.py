@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import secrets
@@ -17,7 +18,7 @@ from bot.jobs.models import Job, JobInput, JobState
 from bot.jobs.runner import JobRunner
 from bot.jobs.settle import Outcome
 from bot.jobs.store import JobStore
-from bot.media import InputImage
+from bot.media import InputImage, TooLargeToPost, fit_inputs
 from bot.providers.catalog import (
     MAX_SEED,
     MODELS,
@@ -144,6 +145,7 @@ class JobService:
         try:
             await self._acknowledged(job, ack)
             images, mask = await read()
+            images = await self._fitted(images, mask, job.upload_limit)
             for item in _job_inputs(images, mask):
                 await self._store.store_input(job.id, item)
         except BaseException as exc:
@@ -154,6 +156,16 @@ class JobService:
             return await self._store.get(job.id)  # cancelled or ended meanwhile
         self._runner.enqueue(job.id)
         return job
+
+    async def _fitted(self, images: list[InputImage], mask: InputImage | None, upload_limit: int) -> list[InputImage]:
+        """Shrink inputs as needed so that their status message never exceeds Discord's request limits."""
+        try:
+            return await asyncio.to_thread(fit_inputs, images, len(images) + (mask is not None), upload_limit)
+        except TooLargeToPost as exc:
+            raise InvalidRequest(
+                "These images are too large to attach together in this channel, even compressed. "
+                "Try fewer or smaller images."
+            ) from exc
 
     async def _acknowledged(self, job: Job, ack: Ack | None) -> None:
         if ack is not None:

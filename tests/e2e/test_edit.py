@@ -11,9 +11,10 @@ from PIL import Image
 
 from bot.client import ImageBot
 from bot.config import Settings
-from tests.e2e.test_imagine import delivered_result, ephemeral_reply, has_files
+from tests.e2e.test_imagine import delivered_result, embed_title, ephemeral_reply, has_files
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.hub import FakeHub
+from tests.fakes.images import noise_png
 from tests.harness import running_bot
 
 
@@ -173,3 +174,20 @@ async def test_the_edit_form_offers_a_mask_for_gpt_image_2(
     assert sent["model"] == "gpt-image-2-edit" and sent["input"]["prompt"] == "paint the wall"
     hosted = {a["url"]: a for m in discord_fake.channel_messages() for a in m["attachments"]}
     assert discord_fake.attachment_bytes(hosted[sent["input"]["mask_url"]]) == photo((0, 0, 0))
+
+
+async def test_four_big_photos_are_shrunk_to_fit_one_status_message(
+    bot: ImageBot, discord_fake: FakeDiscord, hub: FakeHub
+) -> None:
+    # Four ~7 MB photos: 28 MB in one message is over Discord's 25 MiB request limit (the fake answers 413).
+    photos = [(f"photo{i}.png", noise_png(1530 + i, 1530)) for i in range(4)]
+    assert sum(len(data) for _, data in photos) > 25 * 1024 * 1024
+    options = {"prompt": "make it snowy", "image": photos[0], "image2": photos[1], "image3": photos[2]}
+    options["image4"] = photos[3]
+    await discord_fake.slash("edit", options)
+    hosted = await hosted_inputs(discord_fake, hub)
+    assert len(hosted) == 4 and sum(len(data) for data in hosted) <= 25 * 1024 * 1024
+    status = await discord_fake.wait_for_message(lambda m: m["author"]["bot"] and len(m["attachments"]) == 4)
+    assert "Failed" not in embed_title(status)
+    result = await discord_fake.wait_for_message(lambda m: m["author"]["bot"] and "ready" in m["content"])
+    assert has_files(result)
