@@ -16,7 +16,9 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from unittest import mock
 
+from bot import publisher as publisher_module
 from bot.jobs.models import Job, JobState
 from bot.media import OutputImage
 from bot.publisher import DiscordPublisher
@@ -62,9 +64,8 @@ async def measure(count: int, register_views: bool) -> tuple[float, int]:
             async with running_bot(settings) as bot:
                 publisher = DiscordPublisher(bot)
                 if register_views:  # what sending a plain View does: discord.py keeps it
-                    import bot.publisher as module
-
-                    module._unregistered = lambda view: view  # type: ignore[attr-defined]
+                    patch = mock.patch.object(publisher_module, "_unregistered", lambda view: view)
+                    patch.start()
                 await post_many(publisher, fake, 200, 10**6)  # warm up caches and connections
                 gc.collect()
                 before = bot_heap()
@@ -75,9 +76,7 @@ async def measure(count: int, register_views: bool) -> tuple[float, int]:
                     bot._connection._view_store._synced_message_views
                 )
                 if register_views:
-                    import importlib
-
-                    importlib.reload(module)
+                    patch.stop()
                 return (after - before) / count, stored
 
 
