@@ -81,7 +81,7 @@ class JobService:
         """
         payload = build_input(model, prompt, options)
         job = await self._insert(requester, "generate", model, payload, JobState.QUEUED, None)
-        await self._acknowledged(job, ack)
+        await self._acknowledge(job, ack)
         self._runner.enqueue(job.id)
         return job
 
@@ -134,7 +134,7 @@ class JobService:
             raise InvalidRequest(f"This request can't be repeated: {describe_invalid(exc)}") from exc
         if job.kind != "edit" or read is None:
             new = await self._insert(requester, job.kind, job.model, payload, JobState.QUEUED, reply_to_message_id)
-            await self._acknowledged(new, ack)
+            await self._acknowledge(new, ack)
             self._runner.enqueue(new.id)
             return new
         new = await self._insert(requester, "edit", job.model, payload, JobState.PREPARING, reply_to_message_id)
@@ -142,8 +142,8 @@ class JobService:
 
     async def _prepare(self, job: Job, read: ReadInputs, ack: Ack | None) -> Job:
         """Acknowledge a preparing job, read and store its inputs, then queue it; end it quietly if reading fails."""
+        await self._acknowledge(job, ack)
         try:
-            await self._acknowledged(job, ack)
             images, mask = await read()
             images = await self._fitted(images, mask, job.upload_limit)
             for item in _job_inputs(images, mask):
@@ -167,9 +167,16 @@ class JobService:
                 "Try fewer or smaller images."
             ) from exc
 
-    async def _acknowledged(self, job: Job, ack: Ack | None) -> None:
-        if ack is not None:
+    async def _acknowledge(self, job: Job, ack: Ack | None) -> None:
+        """Acknowledge the request whose row now exists; if that fails (too late, Discord down), the member saw it
+        fail, so the job ends at once, refunded, instead of running unseen."""
+        if ack is None:
+            return
+        try:
             await ack()
+        except BaseException as exc:
+            await self._runner.settle(job, Outcome(JobState.FAILED, "not_acknowledged", str(exc)[:300], quiet=True))
+            raise
 
     async def _insert(
         self,

@@ -283,3 +283,16 @@ async def test_a_status_message_posted_before_a_crash_is_found_not_posted_again(
     job = await finished(world, job.id, second)
     assert job.state is JobState.SUCCEEDED
     assert world.chat.status_posts[job.id] == [job.status_message_id]  # one status message, reused
+
+
+async def test_a_request_whose_acknowledgement_fails_is_ended_refunded_not_left_charged(world: World) -> None:
+    runner, service = world.make(quota_config=PRICED)
+
+    async def too_late() -> None:
+        raise TimeoutError("Unknown interaction (10062)")  # Discord no longer takes the acknowledgement
+
+    with pytest.raises(TimeoutError):
+        await service.create_generate(ALICE, "nano-banana", "x", ImageOptions(), ack=too_late)
+    row = await world.db.fetchone("SELECT id, state, closed_at FROM jobs")
+    assert row is not None and row[1] == "failed" and row[2] is not None
+    assert await used(service) == 0 and world.hub.submit_calls == 0
