@@ -118,17 +118,22 @@ class Killer:
         self.launcher = launcher
         self.started = started
         self.armed: str | None = None
+        self.countdown = 0
         self.round = -1
         self.fired = asyncio.Event()
         self.kills: list[Kill] = []
 
-    def arm(self, round_: int, point: str) -> None:
-        self.round, self.armed = round_, point
+    def arm(self, round_: int, point: str, nth: int = 1) -> None:
+        """Kill at the `nth` event of this kind from now on."""
+        self.round, self.armed, self.countdown = round_, point, nth
         self.fired.clear()
 
     async def observe(self, point: str, what: str) -> None:
         """Called by the fakes after acting on a request and before answering it."""
         if self.armed != point or not self.launcher.alive:
+            return
+        self.countdown -= 1
+        if self.countdown > 0:
             return
         self.armed = None
         await self.kill(self.round, point, f"event: {what}")
@@ -383,10 +388,16 @@ async def test_sigkills_at_random_points_lose_nothing_and_repeat_nothing(tmp_pat
             cancel_rounds = set(rng.sample(range(2, KILLS), 3))
             for round_, point in enumerate(points):
                 # Everything this round does is drawn now, in order, so the seed decides it.
-                sends = [rng.uniform(0.0, 0.3) for _ in range(4 if round_ == 0 else rng.choice([0, 1, 1, 2, 2]))]
+                count = 4 if round_ == 0 else rng.choice([0, 1, 1, 2, 2])
+                if point in ("ack", "answer"):  # points a request of this round reaches first
+                    count = max(count, 1)
+                sends = [rng.uniform(0.0, 0.3) for _ in range(count)]
                 click = rng.uniform(0.0, 0.5) if round_ in cancel_rounds else None
                 kill_after = rng.uniform(0.05, 0.6) if point == "startup" else rng.uniform(0.2, 2.2)
-                arm_after = rng.uniform(0.0, 1.2)
+                # Points that follow a request or a restart closely are armed early, the others at a random moment.
+                early = point in ("ack", "answer", "submit", "status_post")
+                arm_after = rng.uniform(0.0, 0.3) if early else rng.uniform(0.0, 1.2)
+                nth = rng.randint(1, count) if point in ("ack", "answer") else 1
                 identifies = discord_fake.identifies
                 pid = await launcher.start()
                 if round_ == 0:  # the first process syncs the commands members use
@@ -397,7 +408,7 @@ async def test_sigkills_at_random_points_lose_nothing_and_repeat_nothing(tmp_pat
                     await killer.kill(round_, point, f"{kill_after:.2f}s after start")
                 else:
                     await asyncio.sleep(arm_after)
-                    killer.arm(round_, point)
+                    killer.arm(round_, point, nth)
                     try:
                         await asyncio.wait_for(killer.fired.wait(), ARM_TIMEOUT)
                     except TimeoutError:
