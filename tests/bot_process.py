@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import sys
@@ -40,7 +41,14 @@ def _child() -> int:
     return asyncio.run(run(settings))
 
 
+def die_with_parent() -> None:
+    """Linux: get SIGKILL when the parent process ends, so a crashed test run leaves no bot behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 def main() -> None:
+    die_with_parent()
     out = sys.stdout
     print("ready", file=out, flush=True)
     for line in sys.stdin:
@@ -51,6 +59,7 @@ def main() -> None:
         if pid == 0:
             code = 1
             try:
+                die_with_parent()
                 devnull = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(devnull, 0)
                 os.dup2(2, 1)  # the protocol is the launcher's; the bot's prints go to the log
@@ -75,6 +84,7 @@ class BotLauncher:
         self._log_path = log
         self._proc: asyncio.subprocess.Process | None = None
         self._exit: asyncio.Task[int] | None = None
+        self._ending = asyncio.Lock()
         self.pid: int | None = None
         self.started = 0
         self.unexpected_exits: list[tuple[int, int]] = []  # (pid, status) of bots that ended without being told to
@@ -146,6 +156,10 @@ class BotLauncher:
         return await self._end(signal.SIGTERM, timeout)
 
     async def _end(self, sig: signal.Signals, timeout: float) -> int:
+        async with self._ending:
+            return await self._end_now(sig, timeout)
+
+    async def _end_now(self, sig: signal.Signals, timeout: float) -> int:
         if self._exit is None or self.pid is None:
             return 0
         if self._exit.done():

@@ -120,6 +120,7 @@ class Killer:
         self.armed: str | None = None
         self.countdown = 0
         self.round = -1
+        self.killed_round = -1
         self.fired = asyncio.Event()
         self.kills: list[Kill] = []
 
@@ -140,8 +141,9 @@ class Killer:
 
     async def kill(self, round_: int, point: str, how: str) -> None:
         self.armed = None
-        if not self.launcher.alive:
-            return
+        if not self.launcher.alive or self.killed_round == round_:
+            return  # already dead, or being killed (an event and the fallback at the same moment)
+        self.killed_round = round_
         self.kills.append(Kill(round_, point, how, time.time() - self.started))
         await self.launcher.kill()
         self.fired.set()
