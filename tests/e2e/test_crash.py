@@ -3,24 +3,27 @@ nothing acknowledged was lost and nothing was done twice.
 
 This process runs the fake Discord, the fake Hub and the fake MindVideo (Idempotency-Key semantics) on loopback; the
 bot runs as a separate process (tests/bot_process.py: `bot.__main__.run(settings)`, settings from the environment,
-a real SQLite file, 1-second job leases). Members send /imagine and /edit requests, each with a unique prompt, and
-click Cancel now and then, while the bot is killed — either a random time after it connected, at startup, or right
-inside the fake's handler of the next event of one kind (an acknowledgement, a status message being posted or
-edited, a result being posted, the answer being edited, a provider task being created, a poll that finds a task
-done), before the bot hears the answer. After each kill the bot starts again on the same database. After the 20th
-kill the last process finishes everything and is stopped with SIGTERM; then, from the fakes and the database:
+a real SQLite file, 1-second job leases). Members send /imagine and /edit requests, each with a unique prompt (Hub and
+MindVideo models), and click Cancel now and then, while the bot is killed: at a random time after it started, while
+it starts, or inside a fake's handler of an event of one kind (an acknowledgement, a status message posted or edited,
+a result posted, the answer edited, a Hub or MindVideo task created, a poll that finds a task done), after the fake
+acted on it and before the bot hears the answer. After each kill the bot starts again on the same database. After
+the 20th kill the last process finishes everything and is stopped with SIGTERM; then, from the fakes and the database:
 
-(a) every job ended exactly once: closed, terminal; a succeeded job has exactly one result message (and is charged),
-    a failed, timed-out or cancelled one has no result message and exactly one refund; no job is left open;
+(a) every job ended exactly once: closed, terminal; a succeeded job has exactly one result message with all its
+    images (and is charged), a failed, timed-out or cancelled one has no result message and exactly one refund;
+    no job is left open, and no input image bytes are kept;
 (b) no provider task was created twice for a job (at most one Hub or MindVideo task per prompt), and no MindVideo
     resend was refused (409: a resend that was not byte-identical);
 (c) the ledger balances: per member, charges minus refunds equal the costs of the delivered jobs; one charge per
     job, at its price; at most one refund;
 (d) each job has exactly one status message, and it shows the job's outcome with no live Cancel button (Done links
-    to the result that was posted);
+    to the posted result; Failed and Cancelled say the credits were given back); and no post was repeated, so
+    Discord's nonce check (a few minutes only) was never what kept a message single;
 (e) every acknowledged request has its job row, and the member can see what became of it: either the answer was
-    edited to name the job, or (killed between acknowledging and answering: Discord leaves that "thinking…") the
-    job's status message in the channel shows its outcome. What a member was told about a Cancel click holds.
+    edited to name the job, or (killed between acknowledging and answering: Discord leaves that "thinking…" and the
+    interaction token died with the process) the job's status message in the channel shows its outcome. What a
+    member was told about a Cancel click holds.
 
 Reproduce a run with CRASH_TEST_SEED=<seed printed at the start> (the kill points and requests follow the seed; the
 exact interleaving also depends on timing). The bot's log is tmp_path/bot.log; the kills, the requests and a summary
