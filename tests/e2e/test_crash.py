@@ -52,7 +52,7 @@ from PIL import Image
 from bot.config import Settings
 from tests.bot_process import BotLauncher
 from tests.fakes.discord import FakeDiscord
-from tests.fakes.discord.model import FakeInteraction
+from tests.fakes.discord.model import FakeInteraction, error_response
 from tests.fakes.hub import FakeHub, Plan
 from tests.fakes.mindvideo import FakeMindVideo
 
@@ -69,7 +69,8 @@ DRAIN_TIMEOUT = 45.0
 # event (or the nth, for a round's own requests) after a random moment, once the fake has acted on the request and
 # before the bot gets the answer. A point that sees no such event within ARM_TIMEOUT kills anyway ("fallback").
 KILL_POINTS = (
-    ["time"] * 4
+    ["time"] * 3
+    + ["before_ack"]
     + ["startup"] * 2
     + ["ack"] * 3
     + ["hub_submit"] * 2
@@ -134,15 +135,16 @@ class Killer:
         self.round, self.armed, self.countdown = round_, point, nth
         self.fired.clear()
 
-    async def observe(self, point: str, what: str) -> None:
-        """Called by the fakes after acting on a request and before answering it."""
+    async def observe(self, point: str, what: str) -> bool:
+        """Called by the fakes after acting on a request and before answering it; True if it killed the bot."""
         if self.armed != point or not self.launcher.alive:
-            return
+            return False
         self.countdown -= 1
         if self.countdown > 0:
-            return
+            return False
         self.armed = None
         await self.kill(self.round, point, f"event: {what}")
+        return True
 
     async def kill(self, round_: int, point: str, how: str) -> None:
         self.armed = None
@@ -165,6 +167,13 @@ class CrashDiscord(FakeDiscord):
         if made and int(made["id"]) in before:
             self.nonce_repeats += 1
         return response
+
+    async def _callback(self, request: web.Request) -> web.Response:
+        """ "before_ack": killed while sending the acknowledgement, which Discord then never gets."""
+        what = f"acknowledgement of {request.match_info['id']} never arrives"
+        if self.killer is not None and await self.killer.observe("before_ack", what):
+            return error_response(500, 0, "the bot is gone")
+        return await super()._callback(request)
 
     async def _record(self, kind: str, data: dict[str, Any]) -> None:
         await super()._record(kind, data)
@@ -405,16 +414,16 @@ async def test_sigkills_at_random_points_lose_nothing_and_repeat_nothing(tmp_pat
             for round_, point in enumerate(points):
                 # Everything this round does is drawn now, in order, so the seed decides it.
                 count = 4 if round_ == 0 else rng.choice([0, 1, 1, 2, 2])
-                if point in ("ack", "answer", "hub_submit", "mindvideo_submit"):  # a request of this round gets there
+                if point in ("before_ack", "ack", "answer", "hub_submit", "mindvideo_submit"):  # a request gets there
                     count = max(count, 1)
                 route = {"hub_submit": "hub", "mindvideo_submit": "mindvideo"}.get(point)
                 sends = [rng.uniform(0.0, 0.3) for _ in range(count)]
                 click = rng.uniform(0.0, 0.5) if round_ in cancel_rounds else None
                 kill_after = rng.uniform(0.05, 0.6) if point == "startup" else rng.uniform(0.2, 2.2)
                 # Points that follow a request or a restart closely are armed early, the others at a random moment.
-                early = point in ("ack", "answer", "hub_submit", "mindvideo_submit", "status_post")
+                early = point in ("before_ack", "ack", "answer", "hub_submit", "mindvideo_submit", "status_post")
                 arm_after = rng.uniform(0.0, 0.3) if early else rng.uniform(0.0, 1.2)
-                nth = rng.randint(1, count) if point in ("ack", "answer") else 1
+                nth = rng.randint(1, count) if point in ("before_ack", "ack", "answer") else 1
                 identifies = discord_fake.identifies
                 pid = await launcher.start()
                 if round_ == 0:  # the first process syncs the commands members use
@@ -584,10 +593,15 @@ def check_everything(
     # (e) acknowledged requests: a job row each, and the member can see what became of it.
     acknowledged = [r for r in members.requests if r.interaction.acked_at is not None]
     left_thinking = 0
+    unacknowledged_run = []
     for request in members.requests:
         ids = by_prompt.get(request.prompt, [])
         if request.interaction.acked_at is None:
-            continue  # never acknowledged (the bot was killed first): Discord told the member it failed
+            # Never acknowledged (killed first): Discord told the member "the application did not respond". Its row
+            # may exist (killed after writing it, before the acknowledgement arrived); then the job still ends
+            # exactly once like every other (checked above), and the member is charged for a delivered result.
+            unacknowledged_run += ids
+            continue
         if len(ids) != 1:
             problem(f"acknowledged request {request.prompt!r} has {len(ids)} job rows")
             continue
@@ -624,6 +638,9 @@ def check_everything(
         # above as still open.
         print(f"acknowledgements Discord refused as too late (over 3 s): interactions {late}")
 
+    if unacknowledged_run:
+        outcome = {i: jobs[i]["state"] for i in unacknowledged_run}
+        print(f"jobs of requests Discord never saw acknowledged, run anyway: {outcome}")
     print(
         f"{len(members.requests)} requests, {len(acknowledged)} acknowledged ({left_thinking} left 'thinking' by a "
         f"kill before the answer), {len(members.clicks)} cancel clicks; {len(jobs)} jobs: {dict(outcomes)}; "
