@@ -632,10 +632,8 @@ def check_everything(
         if refused["reason"] != "late_ack":
             problem(f"the fake Discord refused a bot request: {refused}")
     if late:
-        # Not a crash-safety failure by itself (the bot took over 3 s to acknowledge, e.g. on a loaded machine).
-        # But a /imagine whose acknowledgement fails leaves its charged row leased by the live process and not
-        # driven (known bug, see the report of the crash test): if that was the last process, the job shows up
-        # above as still open.
+        # Not a crash-safety failure by itself (the bot took over 3 s to acknowledge, e.g. on a loaded machine):
+        # such a job ends at once, refunded (checked above like every other job).
         print(f"acknowledgements Discord refused as too late (over 3 s): interactions {late}")
 
     if unacknowledged_run:

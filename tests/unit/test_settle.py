@@ -286,7 +286,7 @@ async def test_a_status_message_posted_before_a_crash_is_found_not_posted_again(
 
 
 async def test_a_request_whose_acknowledgement_fails_is_ended_refunded_not_left_charged(world: World) -> None:
-    runner, service = world.make(quota_config=PRICED)
+    _, service = world.make(quota_config=PRICED)
 
     async def too_late() -> None:
         raise TimeoutError("Unknown interaction (10062)")  # Discord no longer takes the acknowledgement
