@@ -289,7 +289,7 @@ async def measure_acks(
     }
 
 
-def print_acks(r: dict[str, Any], edits: int, images_per_edit: int, image_bytes: int) -> None:
+def print_acks(r: dict[str, Any], edits: int, images_per_edit: int, image_bytes: int, label: str = "") -> None:
     busy_p99 = pct(r["busy"], 0.99)
     met = "" if busy_p99 <= ACK_TARGET_MS else "  <-- misses target"
     mb = image_bytes / 1e6
@@ -333,6 +333,7 @@ async def main() -> None:
     parser.add_argument("--edits", type=int, default=20)
     parser.add_argument("--image-mb", type=float, default=7.0)
     parser.add_argument("--interval-ms", type=float, default=10.0)
+    parser.add_argument("--ack-rounds", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="build the database here (and keep it) instead of a temp dir")
     args = parser.parse_args()
 
@@ -353,8 +354,9 @@ async def main() -> None:
         print_reservations(f"{args.jobs:,} old jobs", result)
 
         image_bytes = int(args.image_mb * 1e6)
-        acks = await measure_acks(path, args.edits, 4, image_bytes, args.interval_ms / 1000)
-        print_acks(acks, args.edits, 4, image_bytes)
+        for round_ in range(args.ack_rounds):
+            acks = await measure_acks(path, args.edits, 4, image_bytes, args.interval_ms / 1000)
+            print_acks(acks, args.edits, 4, image_bytes, f" (round {round_ + 1} of {args.ack_rounds})")
 
 
 if __name__ == "__main__":
