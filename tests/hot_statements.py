@@ -49,7 +49,6 @@ class Hot:
     params: Callable[[Sample], Params]
     ordered: bool = False  # its ORDER BY must come from an index, not a sort of everything that matched
     bounded_by: str | None = None  # a constraint the index search must apply (not just the leading column)
-    write: bool = False
 
 
 def _hot_query(name: str) -> Callable[[Sample], Params]:
@@ -83,13 +82,11 @@ HOT: dict[str, Hot] = {
         quota._TOP, lambda s: (s.guild_id, s.today, 10), bounded_by="guild_id=? AND period_start>?"
     ),
     # Leases.
-    "claim": Hot(
-        store._CLAIM, lambda s: {"owner": s.owner, "expires": s.now + 30, "id": s.open_job, "now": s.now}, write=True
-    ),
-    "renew": Hot(store._RENEW, lambda s: (s.now + 30, s.owner), write=True),
-    "release_all": Hot(store._RELEASE_ALL, lambda s: (s.owner,), write=True),
+    "claim": Hot(store._CLAIM, lambda s: {"owner": s.owner, "expires": s.now + 30, "id": s.open_job, "now": s.now}),
+    "renew": Hot(store._RENEW, lambda s: (s.now + 30, s.owner)),
+    "release_all": Hot(store._RELEASE_ALL, lambda s: (s.owner,)),
     # Startup: drop the input bytes of every ended job.
-    "sweep_input_bytes": Hot(store._SWEEP_INPUT_BYTES, lambda s: (), write=True),
+    "sweep_input_bytes": Hot(store._SWEEP_INPUT_BYTES, lambda s: ()),
 }
 
 
