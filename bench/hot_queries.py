@@ -42,7 +42,7 @@ from bot.providers.router import Router
 from bot.quota.policy import Limit, Period
 from bot.quota.service import QuotaConfig, QuotaService
 from tests.history import BIG_GUILD, History, fill
-from tests.hot_statements import HOT, PARTIAL_INDEXES, PROPOSED, Hot, Sample, plan_problems
+from tests.hot_statements import HOT, PARTIAL_INDEXES, Hot, Sample, plan_problems
 from tests.unit.world import Chat, MemoryPublisher
 
 QUERY_TARGET_MS = 5.0
@@ -98,13 +98,6 @@ def measure_statements(path: Path, sample: Sample, runs: int) -> list[dict[str, 
 
     for name, hot in HOT.items():
         one(name, hot, hot.sql, fixed=False)
-    # The proposed changes, in a transaction rolled back afterwards: the next phases run on bot/'s schema.
-    conn.execute("BEGIN")
-    for name, proposal in PROPOSED.items():
-        for statement in proposal.ddl:
-            conn.execute(statement)
-        one(name, HOT[name], proposal.sql or HOT[name].sql, fixed=True)
-    conn.execute("ROLLBACK")
     conn.close()
     return rows
 

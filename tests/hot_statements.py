@@ -1,8 +1,6 @@
 """The statements on the bot's hot paths, with sample parameters, for the query-plan test and the benchmark.
 
 Each is imported from the module that runs it, so the test and the benchmark check what the bot executes.
-`PROPOSED` holds the index and SQL changes that the query-plan test and the benchmark found necessary and that
-bot/ does not have yet (see the test's xfail marks); both apply them to show the plan and timing after.
 """
 
 from __future__ import annotations
@@ -87,52 +85,6 @@ HOT: dict[str, Hot] = {
     "release_all": Hot(store._RELEASE_ALL, lambda s: (s.owner,)),
     # Startup: drop the input bytes of every ended job.
     "sweep_input_bytes": Hot(store._SWEEP_INPUT_BYTES, lambda s: ()),
-}
-
-
-@dataclass(frozen=True)
-class Proposal:
-    """A change bot/ needs for a statement: indexes to create (a new migration) and/or the SQL to run instead."""
-
-    ddl: tuple[str, ...] = ()
-    sql: str | None = None
-
-
-PROPOSED: dict[str, Proposal] = {
-    # The only index the planner could use was jobs_state (state=?): it sorted every succeeded job to take the
-    # latest 5000. With state and finished_at in one index (covering the two columns read) there is no sort.
-    "recent_durations": Proposal(
-        ddl=(
-            "DROP INDEX jobs_durations",
-            "CREATE INDEX jobs_durations ON jobs (state, finished_at, duration_key, duration_ms)"
-            " WHERE duration_ms IS NOT NULL",
-        )
-    ),
-    # quota_ledger_user (guild_id, user_id, period_start) bounds the search by the guild only: it read the guild's
-    # whole history. Keyed by (guild_id, period_start) and covering, it reads only the current period. The user
-    # index must then cover period_credits too, or the planner (no ANALYZE) takes the covering window index for
-    # a member's usage as well and reads everyone's charges in the period; and with both covering, /quota top
-    # names its index, or the planner prefers the user index's order for the GROUP BY (the whole history again).
-    "top (/quota top)": Proposal(
-        ddl=(
-            "CREATE INDEX quota_ledger_window ON quota_ledger (guild_id, period_start, user_id, period_credits)",
-            "DROP INDEX quota_ledger_user",
-            "CREATE INDEX quota_ledger_user ON quota_ledger (guild_id, user_id, period_start, period_credits)",
-        ),
-        sql="""
-SELECT user_id, SUM(period_credits) AS used FROM quota_ledger INDEXED BY quota_ledger_window
-WHERE guild_id = ? AND period_start >= ? GROUP BY user_id HAVING used > 0 ORDER BY used DESC LIMIT ?
-""",
-    ),
-    # `job_id IN (SELECT id FROM jobs WHERE state NOT IN (...))` listed every ended job (a scan of jobs_state)
-    # before looking at the few inputs that still hold bytes; EXISTS looks each of those up by primary key.
-    "sweep_input_bytes": Proposal(
-        sql="""
-UPDATE job_inputs SET data = NULL
-WHERE data IS NOT NULL
-  AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_inputs.job_id AND jobs.state NOT IN ('preparing', 'queued'))
-"""
-    ),
 }
 
 

@@ -29,9 +29,11 @@ INSERT INTO job_inputs (job_id, position, role, filename, content_type, data) VA
 """
 _INPUTS = "SELECT position, role, filename, content_type, data FROM job_inputs WHERE job_id = ? ORDER BY position"
 _DROP_INPUT_BYTES = "UPDATE job_inputs SET data = NULL WHERE job_id = ? AND data IS NOT NULL"
+# EXISTS looks up each of the few rows that still hold bytes, instead of listing every ended job first.
 _SWEEP_INPUT_BYTES = """
 UPDATE job_inputs SET data = NULL
-WHERE data IS NOT NULL AND job_id IN (SELECT id FROM jobs WHERE state NOT IN ('preparing', 'queued'))
+WHERE data IS NOT NULL
+  AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = job_inputs.job_id AND jobs.state NOT IN ('preparing', 'queued'))
 """
 _READY = "UPDATE jobs SET state = 'queued' WHERE id = ? AND state = 'preparing'"
 _SWITCH_PROVIDER = """

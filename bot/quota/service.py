@@ -71,9 +71,12 @@ SELECT j.id, j.model, j.cost, j.state, j.created_at, r.id IS NOT NULL AS refunde
 FROM jobs j LEFT JOIN quota_ledger r ON r.job_id = j.id AND r.kind = 'refund'
 WHERE COALESCE(j.guild_id, 0) = ? AND j.user_id = ? ORDER BY j.id DESC LIMIT ?
 """
+# Grouped by `+user_id` so that the planner reads only this period's rows (quota_ledger_window) rather than
+# walking the guild's whole history in user order.
 _TOP = """
-SELECT user_id, SUM(period_credits) AS used FROM quota_ledger
-WHERE guild_id = ? AND period_start >= ? GROUP BY user_id HAVING used > 0 ORDER BY used DESC LIMIT ?
+SELECT user_id, SUM(period_credits) FROM quota_ledger
+WHERE guild_id = ? AND period_start >= ? GROUP BY +user_id HAVING SUM(period_credits) > 0
+ORDER BY SUM(period_credits) DESC LIMIT ?
 """
 _AUDIT = """
 INSERT INTO quota_audit (guild_id, actor_id, action, target, old_value, new_value, created_at)

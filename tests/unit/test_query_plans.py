@@ -1,9 +1,7 @@
 """Every hot statement uses an index: EXPLAIN QUERY PLAN on a real migrated database holding a job history.
 
 No ANALYZE is run (the bot never runs it), so these are the plans the bot gets. The statements are imported
-from the modules that run them (see tests/hot_statements.py). A statement marked xfail still has a bad plan;
-the fix it needs is in `PROPOSED` and is checked by `test_proposed_fix_gives_a_good_plan`. Once bot/ applies a
-fix, its xfail turns into a failure (strict): remove the mark and the proposal.
+from the modules that run them (see tests/hot_statements.py).
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ import pytest
 
 from bot.db import Database
 from tests.history import History, fill
-from tests.hot_statements import HOT, PARTIAL_INDEXES, PROPOSED, Hot, Sample, plan_problems
+from tests.hot_statements import HOT, PARTIAL_INDEXES, Hot, Sample, plan_problems
 
 
 @pytest.fixture
@@ -33,44 +31,10 @@ async def _problems(db: Database, hot: Hot, sample: Sample, sql: str | None = No
     return plan, plan_problems(hot, plan, partial)
 
 
-def _cases() -> list[object]:
-    return [
-        pytest.param(
-            name,
-            id=name.split(" ")[0],
-            marks=[pytest.mark.xfail(strict=True, raises=AssertionError, reason="needs the change in PROPOSED")]
-            if name in PROPOSED
-            else [],
-        )
-        for name in HOT
-    ]
-
-
-@pytest.mark.parametrize("name", _cases())
 async def test_hot_statement_uses_an_index(history_db: tuple[Database, Sample], name: str) -> None:
     db, sample = history_db
     plan, problems = await _problems(db, HOT[name], sample)
     assert not problems, f"{name}: {problems}\nplan: {plan}"
-
-
-@pytest.mark.parametrize("name", [pytest.param(name, id=name.split(" ")[0]) for name in PROPOSED])
-async def test_proposed_fix_gives_a_good_plan(history_db: tuple[Database, Sample], name: str) -> None:
-    db, sample = history_db
-    for statement in PROPOSED[name].ddl:
-        await db.execute(statement)
-    plan, problems = await _problems(db, HOT[name], sample, PROPOSED[name].sql)
-    assert not problems, f"{name}: {problems}\nplan: {plan}"
-
-
-async def test_proposed_fixes_together_keep_every_plan_good(history_db: tuple[Database, Sample]) -> None:
-    """A new index can draw another statement away from the index it needs (the planner has no statistics)."""
-    db, sample = history_db
-    for proposal in PROPOSED.values():
-        for statement in proposal.ddl:
-            await db.execute(statement)
-    for name, hot in HOT.items():
-        plan, problems = await _problems(db, hot, sample, PROPOSED[name].sql if name in PROPOSED else None)
-        assert not problems, f"{name}, with every proposed fix: {problems}\nplan: {plan}"
 
 
 async def test_the_checks_catch_bad_plans(history_db: tuple[Database, Sample]) -> None:
