@@ -66,7 +66,11 @@ HOT: dict[str, Hot] = {
         for name, (sql, _) in store.HOT_QUERIES.items()
     },
     # Inside the creation transaction: capacity, usage, bonus.
-    "live_jobs (capacity)": Hot(quota._LIVE_JOBS, lambda s: (s.user_id,)),
+    "standing (capacity, usage, bonus)": Hot(
+        quota._STANDING,
+        lambda s: {"user": s.user_id, "guild": s.guild_id, "start": s.today},
+        bounded_by="user_id=? AND period_start>?",
+    ),
     "used": Hot(quota._USED, lambda s: (s.guild_id, s.user_id, s.today), bounded_by="user_id=? AND period_start>?"),
     "bonus": Hot(quota._BONUS, lambda s: (s.guild_id, s.user_id)),
     # Refunds, inside the settle transaction.

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Iterable
+import sqlite3
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,6 +23,7 @@ log = logging.getLogger(__name__)
 
 Params = Iterable[Any] | dict[str, Any]
 T = TypeVar("T")
+BULK_DEFERRALS = 20  # times a bulk write lets small writes that queued behind it go first
 
 
 async def _to_completion(step: Awaitable[T]) -> T:
@@ -63,6 +65,7 @@ class Database:
         self._reader = reader or conn
         self._lock = asyncio.Lock()
         self._bulk = asyncio.Lock()
+        self._small_waiting = 0  # small writes waiting for the writer: a bulk write lets them all go first
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -112,9 +115,22 @@ class Database:
             await self._conn.execute("PRAGMA foreign_keys = ON")
 
     @asynccontextmanager
+    async def _writer(self) -> AsyncIterator[None]:
+        """The write connection, for a small write (ahead of any bulk write that has not started yet)."""
+        self._small_waiting += 1
+        try:
+            await self._lock.acquire()
+        finally:
+            self._small_waiting -= 1
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any error or cancellation, never left open."""
-        async with self._lock:
+        async with self._writer():
             try:
                 await _to_completion(self._conn.execute("BEGIN IMMEDIATE"))
                 yield Transaction(self._conn)
@@ -122,6 +138,29 @@ class Database:
             except BaseException:
                 await _to_completion(self._rollback())
                 raise
+
+    async def run_in_transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `body` with the write connection on its own thread, inside BEGIN IMMEDIATE ... COMMIT (rolled back if
+        it raises): one round trip to the database thread for the whole transaction. `body` must not block on
+        anything but SQLite. It runs to its end even if the caller is cancelled meanwhile."""
+
+        def run() -> T:
+            conn = self._conn._conn  # the sqlite3 connection, used only on aiosqlite's thread
+            assert conn is not None
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = body(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return result
+
+        # aiosqlite has no public call for "run this on the connection's thread"; _execute is what all of its
+        # methods use (aiosqlite is pinned in requirements.lock).
+        execute: Callable[[Callable[[], T]], Awaitable[T]] = self._conn._execute
+        async with self._writer():
+            return await _to_completion(execute(run))
 
     async def _rollback(self) -> None:
         if self._conn.in_transaction:
@@ -148,7 +187,7 @@ class Database:
 
     async def execute(self, sql: str, params: Params = ()) -> int:
         """Run one write statement (atomic on its own); return the rows changed."""
-        async with self._lock:
+        async with self._writer():
             cursor = await self._conn.execute(sql, params)
             return cursor.rowcount
 
@@ -156,7 +195,18 @@ class Database:
         """Like execute, for a large write (image bytes): at most one waits for the writer at a time, so small
         writes in front of an acknowledgement never queue behind a pile of them."""
         async with self._bulk:
-            return await self.execute(sql, params)
+            for _ in range(BULK_DEFERRALS):
+                await self._lock.acquire()
+                if not self._small_waiting:
+                    break
+                self._lock.release()  # small writes that queued meanwhile go first
+            else:
+                await self._lock.acquire()  # a steady stream of small writes: go anyway, never starve
+            try:
+                cursor = await self._conn.execute(sql, params)
+                return cursor.rowcount
+            finally:
+                self._lock.release()
 
 
 class Transaction:
@@ -165,15 +215,16 @@ class Transaction:
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
+    # One round trip each: the cursor of a finished write holds nothing, so it is not closed explicitly.
     async def execute(self, sql: str, params: Params = ()) -> int:
-        async with self._conn.execute(sql, params) as cursor:
-            return cursor.rowcount
+        cursor = await self._conn.execute(sql, params)
+        return cursor.rowcount
 
     async def insert(self, sql: str, params: Params = ()) -> int:
-        async with self._conn.execute(sql, params) as cursor:
-            if cursor.lastrowid is None:
-                raise RuntimeError("insert returned no row id")
-            return cursor.lastrowid
+        cursor = await self._conn.execute(sql, params)
+        if cursor.lastrowid is None:
+            raise RuntimeError("insert returned no row id")
+        return cursor.lastrowid
 
     async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
         rows = await self.fetchall(sql, params)

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import secrets
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -212,13 +213,20 @@ class JobService:
             "lease_owner": self._runner.owner,
             "lease_expires_at": now + self._runner.lease_seconds,
         }
-        async with self._db.transaction() as tx:
-            await self._quota.check_capacity(tx, requester.user_id)
-            cost = await self._quota.price(tx, requester.guild_id, model, params)
-            job_id = await self._store.insert(tx, cost=cost, **values)
-            await self._quota.reserve(tx, job_id, requester.guild_id, requester.user_id, requester.role_ids, cost)
-            job = await self._store.get_in(tx, job_id)
-        log.info("job %d: %s created for user %d (%s, %d credits)", job_id, kind, requester.user_id, model, cost)
+
+        # The capacity check, the price, the charge and the row are one transaction run in one call on the
+        # database thread: the write lock is held for one round trip to it, not one per statement.
+        def create(conn: sqlite3.Connection) -> Job:
+            limit, cost = self._quota.quote(
+                conn, requester.guild_id, requester.user_id, requester.role_ids, model, params
+            )
+            from_period = self._quota.admit(conn, requester.guild_id, requester.user_id, limit, cost)
+            job = self._store.insert(conn, cost=cost, **values)
+            self._quota.record_charge(conn, job.id, requester.guild_id, requester.user_id, from_period, cost)
+            return job
+
+        job = await self._db.run_in_transaction(create)
+        log.info("job %d: %s created for user %d (%s, %d credits)", job.id, kind, requester.user_id, model, job.cost)
         return job
 
 

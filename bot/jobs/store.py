@@ -7,6 +7,7 @@ lease, so a process that lost its claim on a job cannot act on it.
 from __future__ import annotations
 
 import json
+import sqlite3
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -21,6 +22,7 @@ INSERT INTO jobs (kind, state, provider, model, params, prompt, duration_key, us
 VALUES (:kind, :state, :provider, :model, :params, :prompt, :duration_key, :user_id, :guild_id, :channel_id,
         :upload_limit, :cost, :reply_to_message_id, :route, :created_at, :idempotency_key, :lease_owner,
         :lease_expires_at)
+RETURNING *
 """
 _GET = "SELECT * FROM jobs WHERE id = ?"
 _BY_RESULT_MESSAGE = "SELECT * FROM jobs WHERE result_message_id = ?"
@@ -103,13 +105,17 @@ class JobStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def insert(self, tx: Transaction, **values: Any) -> int:
+    def insert(self, conn: sqlite3.Connection, **values: Any) -> Job:
+        """Insert a job row and return it as stored (on the database thread, inside the caller's transaction)."""
         values = {
             **values,
             "params": json.dumps(values["params"], sort_keys=True),
             "route": json.dumps(values["route"]),
         }
-        return await tx.insert(_INSERT, values)
+        cursor = conn.execute(_INSERT, values)
+        row = cursor.fetchone()
+        cursor.close()
+        return Job.from_row(row)
 
     async def get(self, job_id: int) -> Job:
         row = await self._db.fetchone(_GET, (job_id,))

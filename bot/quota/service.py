@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import aiosqlite
 
@@ -63,8 +64,14 @@ INSERT OR IGNORE INTO quota_ledger
     (guild_id, user_id, job_id, kind, period_start, period_credits, bonus_credits, created_at)
 VALUES (?, ?, ?, 'refund', ?, ?, ?, ?)
 """
-_LIVE_JOBS = """
-SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state IN ('preparing', 'queued', 'submitted', 'running')
+# A member's standing for a new job, in one statement (one round trip inside the write transaction).
+_STANDING = """
+SELECT
+    (SELECT COUNT(*) FROM jobs WHERE user_id = :user AND state IN ('preparing', 'queued', 'submitted', 'running')),
+    (SELECT COALESCE(SUM(period_credits), 0) FROM quota_ledger
+     WHERE guild_id = :guild AND user_id = :user AND period_start >= :start),
+    (SELECT COALESCE(-SUM(bonus_credits), 0) FROM quota_ledger
+     WHERE guild_id = :guild AND user_id = :user AND bonus_credits != 0)
 """
 _RECENT_JOBS = """
 SELECT j.id, j.model, j.cost, j.state, j.created_at, r.id IS NOT NULL AS refunded, j.provider_cost
@@ -168,18 +175,21 @@ class QuotaService:
 
     async def limit_for(self, q: Reader, guild_id: int | None, user_id: int, role_ids: Sequence[int]) -> Limit:
         guild = guild_key(guild_id)
+        rows = await q.fetchall(_LIMITS, (guild,)) if guild != DM_GUILD else []
+        return self._limit_from(rows, user_id, role_ids)
+
+    def _limit_from(self, rows: Sequence[Sequence[Any]], user_id: int, role_ids: Sequence[int]) -> Limit:
         user: Limit | None = None
         roles: list[Limit] = []
         guild_limit: Limit | None = None
-        if guild != DM_GUILD:
-            for row in await q.fetchall(_LIMITS, (guild,)):
-                scope, target, credits, period = row[0], int(row[1]), row[2], Period(row[3])
-                if scope == "user" and target == user_id:
-                    user = Limit(credits, period, Source.USER)
-                elif scope == "role" and target in role_ids:
-                    roles.append(Limit(credits, period, Source.ROLE, role_id=target))
-                elif scope == "guild":
-                    guild_limit = Limit(credits, period, Source.GUILD)
+        for row in rows:
+            scope, target, credits, period = row[0], int(row[1]), row[2], Period(row[3])
+            if scope == "user" and target == user_id:
+                user = Limit(credits, period, Source.USER)
+            elif scope == "role" and target in role_ids:
+                roles.append(Limit(credits, period, Source.ROLE, role_id=target))
+            elif scope == "guild":
+                guild_limit = Limit(credits, period, Source.GUILD)
         return effective_limit(user, roles, guild_limit, self.config.default_limit)
 
     async def usage(self, q: Reader, guild_id: int | None, user_id: int, role_ids: Sequence[int]) -> Usage:
@@ -192,10 +202,29 @@ class QuotaService:
 
     async def price(self, q: Reader, guild_id: int | None, model: str, params: Mapping[str, object]) -> int:
         """A job's price, computed once at creation: the model family, the normalised resolution, the count."""
-        overrides = {str(r[0]): int(r[1]) for r in await q.fetchall(_COSTS, (guild_key(guild_id),))}
+        return self._price_from(await q.fetchall(_COSTS, (guild_key(guild_id),)), model, params)
+
+    def _price_from(self, rows: Sequence[Sequence[Any]], model: str, params: Mapping[str, object]) -> int:
+        overrides = {str(r[0]): int(r[1]) for r in rows}
         count = params.get("num_images", 1)
         return job_cost(
             model, normalised_resolution(params), count if isinstance(count, int) else 1, self.config.weights, overrides
+        )
+
+    def quote(
+        self,
+        conn: sqlite3.Connection,
+        guild_id: int | None,
+        user_id: int,
+        role_ids: Sequence[int],
+        model: str,
+        params: Mapping[str, object],
+    ) -> tuple[Limit, int]:
+        """The member's limit and the job's price, on the database thread inside the creation's transaction."""
+        guild = guild_key(guild_id)
+        limits = conn.execute(_LIMITS, (guild,)).fetchall() if guild != DM_GUILD else []
+        return self._limit_from(limits, user_id, role_ids), self._price_from(
+            conn.execute(_COSTS, (guild,)).fetchall(), model, params
         )
 
     async def recent_jobs(self, guild_id: int | None, user_id: int, limit: int = 5) -> list[RecentJob]:
@@ -213,23 +242,23 @@ class QuotaService:
 
     # -- charging --------------------------------------------------------------------------------
 
-    async def check_capacity(self, tx: Transaction, user_id: int) -> None:
-        """Refuse a new job when the user already has the maximum running plus waiting."""
+    def admit(self, conn: sqlite3.Connection, guild_id: int | None, user_id: int, limit: Limit, cost: int) -> int:
+        """Check the member's capacity and credits for a job costing `cost` (one statement, run on the database
+        thread inside the creation's transaction); raise TooManyJobs or QuotaExceeded, else return how many of
+        the credits come from this period (the rest from bonus)."""
+        if guild_id is None and not self.config.allow_dms:
+            raise QuotaExceeded("Image generation is not available in DMs on this bot. Use it in a server.")
+        now = self._now()
+        start = period_start(limit.period, now).timestamp()
+        row = conn.execute(_STANDING, {"user": user_id, "guild": guild_key(guild_id), "start": start}).fetchone()
+        live, used, bonus = int(row[0]), int(row[1]), int(row[2])
         cap = self.config.max_running_per_user + self.config.max_waiting_per_user
-        live = await _scalar(tx, _LIVE_JOBS, (user_id,))
         if live >= cap:
             raise TooManyJobs(
                 f"You already have {live} images in progress or waiting (the limit is {cap}). "
                 "Please wait for one to finish."
             )
-
-    async def reserve(
-        self, tx: Transaction, job_id: int, guild_id: int | None, user_id: int, role_ids: Sequence[int], cost: int
-    ) -> None:
-        """Charge `cost` for a job, from this period's credits first, then bonus; or raise QuotaExceeded."""
-        if guild_id is None and not self.config.allow_dms:
-            raise QuotaExceeded("Image generation is not available in DMs on this bot. Use it in a server.")
-        usage = await self.usage(tx, guild_id, user_id, role_ids)
+        usage = Usage(limit, used, bonus, next_reset(limit.period, now))
         remaining = usage.remaining
         if remaining is not None and cost > remaining:
             when = int(usage.resets_at.timestamp())
@@ -237,9 +266,14 @@ class QuotaService:
                 f"This needs **{cost}** credit{'s' if cost != 1 else ''} and you have **{remaining}** left "
                 f"this {usage.limit.period}. Your credits come back <t:{when}:R> (<t:{when}:f>)."
             )
-        from_period = cost if usage.limit.credits is None else min(cost, max(0, usage.limit.credits - usage.used))
+        return cost if limit.credits is None else min(cost, max(0, limit.credits - used))
+
+    def record_charge(
+        self, conn: sqlite3.Connection, job_id: int, guild_id: int | None, user_id: int, from_period: int, cost: int
+    ) -> None:
+        """Write the charge `admit` allowed, in the same transaction (on the database thread)."""
         now = self._clock()
-        await tx.insert(
+        conn.execute(
             _LEDGER, (guild_key(guild_id), user_id, job_id, "charge", now, from_period, cost - from_period, now)
         )
 

@@ -1,11 +1,77 @@
-"""The database's transactions survive cancellation at any point (a Cancel click, a shutdown)."""
+"""The write paths of Database: transactions that cancellation cannot leave open, a transaction in one round trip,
+and bulk writes that let small writes go first."""
 
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from bot.db import Database
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await Database.open(tmp_path / "bot.db")
+    await database.execute("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, what TEXT NOT NULL)")
+    yield database
+    await database.close()
+
+
+async def _whats(db: Database) -> list[str]:
+    return [str(r[0]) for r in await db.fetchall("SELECT what FROM t ORDER BY id")]
+
+
+async def test_run_in_transaction_commits_or_rolls_back_as_a_whole(db: Database) -> None:
+    def both(conn: sqlite3.Connection) -> int:
+        conn.execute("INSERT INTO t (what) VALUES ('a')")
+        return int(conn.execute("INSERT INTO t (what) VALUES ('b') RETURNING id").fetchone()[0])
+
+    def half_then_fail(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t (what) VALUES ('c')")
+        raise LookupError("refused")
+
+    assert await db.run_in_transaction(both) == 2
+    with pytest.raises(LookupError):
+        await db.run_in_transaction(half_then_fail)
+    assert await _whats(db) == ["a", "b"]
+    assert not db.in_transaction
+
+
+async def test_a_cancelled_caller_leaves_no_transaction_open(db: Database) -> None:
+    started = asyncio.Event()
+
+    def slow(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO t (what) VALUES ('slow')")
+        loop.call_soon_threadsafe(started.set)
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000) SELECT SUM(i) FROM n"
+        )
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(db.run_in_transaction(slow))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not db.in_transaction
+    assert await _whats(db) == ["slow"]  # it ran to its end: the caller learns only that it was cancelled
+    await db.execute("INSERT INTO t (what) VALUES ('after')")
+    assert await _whats(db) == ["slow", "after"]
+
+
+async def test_small_writes_queued_behind_a_bulk_write_go_first(db: Database) -> None:
+    async with db.transaction() as tx:  # holds the writer while both queue up
+        bulk = asyncio.create_task(db.execute_bulk("INSERT INTO t (what) VALUES ('bulk')"))
+        await asyncio.sleep(0.01)
+        small = asyncio.create_task(db.execute("INSERT INTO t (what) VALUES ('small')"))
+        await asyncio.sleep(0.01)
+        await tx.execute("INSERT INTO t (what) VALUES ('holder')")
+    await asyncio.gather(bulk, small)
+    assert await _whats(db) == ["holder", "small", "bulk"]
 
 
 async def test_a_cancelled_transaction_is_never_left_open(tmp_path: Path) -> None:

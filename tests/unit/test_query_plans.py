@@ -31,6 +31,7 @@ async def _problems(db: Database, hot: Hot, sample: Sample, sql: str | None = No
     return plan, plan_problems(hot, plan, partial)
 
 
+@pytest.mark.parametrize("name", [pytest.param(name, id=name.split(" ")[0]) for name in HOT])
 async def test_hot_statement_uses_an_index(history_db: tuple[Database, Sample], name: str) -> None:
     db, sample = history_db
     plan, problems = await _problems(db, HOT[name], sample)

@@ -144,6 +144,9 @@ async def test_unknown_submit_outcome_is_never_resubmitted(world: World) -> None
     world.hub.submit_faults.append(Fault(delay=30))  # the request is sent, the answer never comes
     job = await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())
     await wait_state(world, job.id, lambda j: j.submit_started_at is not None)
+    async with asyncio.timeout(5):
+        while world.hub.submit_calls < 1:  # the request reached the Hub
+            await asyncio.sleep(0.01)
     await first.close()
     second, _ = world.make()
     await second.start()
@@ -167,23 +170,21 @@ async def test_transient_chat_errors_are_retried_permanent_ones_recorded(world: 
 async def test_active_jobs_are_bounded_and_the_rest_wait_in_line(world: World) -> None:
     runner, service = world.make(RunnerConfig(**{**FAST.__dict__, "max_active": 2}))
     world.hub.default_plan = lambda: Plan(duration=60)  # nothing finishes until the test says so
-    jobs = [await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()) for i in range(5)]
+    jobs = [await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()) for i in range(2)]
+    async with asyncio.timeout(5):
+        while world.hub.submit_calls < 2:  # the two slot holders are at the Hub before the others arrive
+            await asyncio.sleep(0.01)
+    jobs += [await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()) for i in range(2, 5)]
 
     def queued() -> list[Any]:
         return [u for j in jobs for u in world.chat.statuses.get(j.id, []) if u.phase is Phase.QUEUED]
 
     async with asyncio.timeout(5):
-        while world.hub.submit_calls < 2 or len(queued()) < 3:
+        while len(queued()) < 3:
             await asyncio.sleep(0.01)
     assert world.hub.submit_calls == 2  # the other three wait for a slot
-
-    def last_places() -> list[int]:
-        shown = [[u.position for u in world.chat.statuses.get(j.id, []) if u.phase is Phase.QUEUED] for j in jobs]
-        return sorted(places[-1] for places in shown if places)
-
-    async with asyncio.timeout(5):
-        while last_places() != [0, 1, 2]:  # each waiting job ends up showing the queued jobs ahead of it
-            await asyncio.sleep(0.01)
+    # Each waiting job counts the queued jobs ahead of it.
+    assert sorted(u.position for u in queued()) == [0, 1, 2]
     for task in world.hub.tasks.values():
         task.plan.duration = 0  # let the running ones finish; the rest follow
     async with asyncio.timeout(10):
