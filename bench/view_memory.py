@@ -72,7 +72,8 @@ async def measure(count: int, register_views: bool) -> tuple[float, int]:
                 await post_many(publisher, fake, count, 0)
                 gc.collect()
                 after = bot_heap()
-                stored = len(bot._connection._view_store._views) + len(
+                store = bot._connection._view_store
+                stored = sum(len(items) for items in store._views.values()) + len(store._synced_message_views)
                     bot._connection._view_store._synced_message_views
                 )
                 if register_views:
@@ -88,8 +89,8 @@ async def main() -> None:
     ours = await measure(args.results, register_views=False)
     registered = await measure(args.results, register_views=True)
     print(f"{args.results} results posted; heap growth per result and views kept by discord.py:")
-    print(f"  components only (the bot):    {ours[0]:8.0f} B/result  views kept: {ours[1]}")
-    print(f"  a View registered per result: {registered[0]:8.0f} B/result  views kept: {registered[1]}")
+    print(f"  components only (the bot):    {ours[0]:8.0f} B/result  buttons kept: {ours[1]}")
+    print(f"  a View registered per result: {registered[0]:8.0f} B/result  buttons kept: {registered[1]}")
     print(f"  per 100k results: {ours[0] * 1e5 / 2**20:.1f} MiB vs {registered[0] * 1e5 / 2**20:.1f} MiB")
 
 
