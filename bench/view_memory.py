@@ -74,8 +74,6 @@ async def measure(count: int, register_views: bool) -> tuple[float, int]:
                 after = bot_heap()
                 store = bot._connection._view_store
                 stored = sum(len(items) for items in store._views.values()) + len(store._synced_message_views)
-                    bot._connection._view_store._synced_message_views
-                )
                 if register_views:
                     patch.stop()
                 return (after - before) / count, stored
