@@ -19,7 +19,7 @@ from bot.jobs.models import Job, JobInput, JobState
 from bot.jobs.runner import JobRunner
 from bot.jobs.settle import Outcome
 from bot.jobs.store import JobStore
-from bot.media import InputImage, TooLargeToPost, fit_inputs
+from bot.media import ImageError, InputImage, fit_inputs
 from bot.providers.catalog import (
     MAX_SEED,
     MODELS,
@@ -162,7 +162,7 @@ class JobService:
         """Shrink inputs as needed so that their status message never exceeds Discord's request limits."""
         try:
             return await asyncio.to_thread(fit_inputs, images, len(images) + (mask is not None), upload_limit)
-        except TooLargeToPost as exc:
+        except ImageError as exc:  # too large even compressed (the inputs were checked before)
             raise InvalidRequest(
                 "These images are too large to attach together in this channel, even compressed. "
                 "Try fewer or smaller images."
