@@ -67,6 +67,20 @@ class DiscordPublisher:
             raise _delivery_error(exc) from exc
         return message.id
 
+    async def answer(self, job: Job, content: str) -> None:
+        if job.answer_token is None or self._client.application_id is None:
+            return
+        webhook = discord.Webhook.partial(self._client.application_id, job.answer_token, client=self._client)
+        try:
+            # "@original" is the interaction's first answer; discord.py types message ids as int only.
+            await webhook.edit_message(  # type: ignore[call-overload]
+                "@original",
+                content=content,
+                allowed_mentions=discord.AllowedMentions.none(),
+            )
+        except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
+            raise _delivery_error(exc) from exc
+
     async def find_status(self, job: Job) -> int | None:
         footer = status_footer(job)
         return await self._find_own(

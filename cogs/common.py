@@ -53,6 +53,7 @@ def requester_of(interaction: discord.Interaction[ImageBot]) -> Requester:
         role_ids=tuple(r.id for r in user.roles if not r.is_default())
         if isinstance(user := interaction.user, discord.Member)
         else (),
+        answer_token=interaction.token,
     )
 
 

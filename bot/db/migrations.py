@@ -201,4 +201,10 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX quota_ledger_user;
     CREATE INDEX quota_ledger_user ON quota_ledger (guild_id, user_id, period_start, period_credits);
     """,
+    # 9: the interaction token of the request that created a job (Discord honours it for 15 minutes), so a
+    # process that takes the job over after a crash can still answer the member's "thinking…" message.
+    # Cleared when the job closes.
+    """
+    ALTER TABLE jobs ADD COLUMN answer_token TEXT;
+    """,
 )

@@ -59,6 +59,10 @@ class Publisher(Protocol):
         """Post the result images; return the message id. Must be safe to repeat (a nonce or similar)."""
         ...
 
+    async def answer(self, job: Job, content: str) -> None:
+        """Edit the member's private answer to the request that created the job (`job.answer_token`)."""
+        ...
+
     async def find_status(self, job: Job) -> int | None:
         """The job's status message, if an earlier attempt posted it without recording its id."""
         ...

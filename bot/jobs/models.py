@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiosqlite
@@ -71,6 +71,7 @@ class Job:
     delivery_attempts: int = 0
     retry_at: float | None = None
     closed_at: float | None = None
+    answer_token: str | None = field(default=None, repr=False)  # a credential: never logged
 
     @classmethod
     def from_row(cls, row: aiosqlite.Row) -> Job:

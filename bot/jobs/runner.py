@@ -46,6 +46,7 @@ from bot.rendering import text
 log = logging.getLogger(__name__)
 
 DEFAULT_PRIOR_SECONDS = 30.0
+ANSWER_WINDOW_SECONDS = 14 * 60.0  # Discord honours an interaction token for 15 minutes
 POLL_JITTER = 0.03
 
 _FINAL_STATES = {
@@ -184,10 +185,13 @@ class JobRunner(JobMessages):
     # -- one job ---------------------------------------------------------------------------------
 
     async def _drive(self, job_id: int) -> None:
+        holder = (await self._store.get(job_id)).lease_owner
         if not await self._store.claim(job_id, self.owner, self._clock(), self.lease_seconds):
             return  # another live process holds it, or it is closed or not yet due
         job = await self._store.get(job_id)
         images: list[OutputImage] | None = None
+        if holder != self.owner:
+            await self._answer_after_takeover(job)
         try:
             if job.state is JobState.PREPARING:
                 # Its images were being read by a process that is gone: nothing was sent anywhere.
@@ -202,6 +206,16 @@ class JobRunner(JobMessages):
         except Exception:
             log.exception("job %d: unexpected error", job_id)
             await self._fail_after_crash(job_id)
+
+    async def _answer_after_takeover(self, job: Job) -> None:
+        """The process that acknowledged this request may have died before answering it ("thinking…" forever):
+        while Discord still takes the interaction token, answer it again (the same words, so a repeat is harmless)."""
+        if job.answer_token is None or self._clock() - job.created_at > ANSWER_WINDOW_SECONDS:
+            return
+        try:
+            await self._publisher.answer(job, text.QUEUED_CONFIRMATION.format(job_id=job.id))
+        except DeliveryError as exc:
+            log.info("job %d: could not answer the request again: %s", job.id, exc)
 
     async def _run_in_turn(self, job: Job) -> tuple[Job, list[OutputImage] | None]:
         """Wait for a slot (the user's and the bot's), keeping the shown place in line current, then run."""

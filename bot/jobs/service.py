@@ -9,7 +9,7 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
@@ -49,6 +49,7 @@ class Requester:
     channel_id: int
     upload_limit: int
     role_ids: tuple[int, ...] = ()
+    answer_token: str | None = field(default=None, repr=False)  # the interaction's, when one asked
 
 
 class JobService:
@@ -212,6 +213,7 @@ class JobService:
             "idempotency_key": secrets.token_hex(16),
             "lease_owner": self._runner.owner,
             "lease_expires_at": now + self._runner.lease_seconds,
+            "answer_token": requester.answer_token,
         }
 
         # The capacity check, the price, the charge and the row are one transaction run in one call on the

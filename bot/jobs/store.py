@@ -18,10 +18,10 @@ from bot.jobs.models import Job, JobInput
 _INSERT = """
 INSERT INTO jobs (kind, state, provider, model, params, prompt, duration_key, user_id, guild_id, channel_id,
                   upload_limit, cost, reply_to_message_id, route, created_at, idempotency_key, lease_owner,
-                  lease_expires_at)
+                  lease_expires_at, answer_token)
 VALUES (:kind, :state, :provider, :model, :params, :prompt, :duration_key, :user_id, :guild_id, :channel_id,
         :upload_limit, :cost, :reply_to_message_id, :route, :created_at, :idempotency_key, :lease_owner,
-        :lease_expires_at)
+        :lease_expires_at, :answer_token)
 RETURNING *
 """
 _GET = "SELECT * FROM jobs WHERE id = ?"
@@ -62,7 +62,10 @@ _DELIVERY_POSTPONED = """
 UPDATE jobs SET delivery_attempts = delivery_attempts + 1, retry_at = ?, lease_owner = NULL
 WHERE id = ? AND lease_owner = ?
 """
-_CLOSE = "UPDATE jobs SET closed_at = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND closed_at IS NULL"
+_CLOSE = """
+UPDATE jobs SET closed_at = ?, lease_owner = NULL, lease_expires_at = NULL, answer_token = NULL
+WHERE id = ? AND closed_at IS NULL
+"""
 _CLAIM = """
 UPDATE jobs SET lease_owner = :owner, lease_expires_at = :expires
 WHERE id = :id AND closed_at IS NULL

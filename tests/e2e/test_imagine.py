@@ -12,9 +12,10 @@ from PIL import Image
 from bot.client import ImageBot
 from bot.config import Settings
 from bot.jobs.models import JobState
+from bot.publisher import DiscordPublisher
 from tests.fakes.discord import FakeDiscord
 from tests.fakes.discord.payloads import BOT_PERMISSIONS
-from tests.fakes.hub import FakeHub
+from tests.fakes.hub import FakeHub, Plan
 from tests.fakes.images import noise_png
 from tests.harness import fake_discord, running_bot
 
@@ -226,3 +227,16 @@ async def test_discord_rate_limits_are_waited_out(bot: ImageBot, discord_fake: F
     await discord_fake.slash("imagine", {"prompt": "cat"})
     result = await discord_fake.wait_for_message(has_files)
     assert result["attachments"]
+
+
+async def test_a_request_can_be_answered_again_through_its_stored_token(
+    bot: ImageBot, discord_fake: FakeDiscord, hub: FakeHub
+) -> None:
+    # What a process that takes a job over after a crash does when the member's answer may still say "thinking…".
+    hub.default_plan = lambda: Plan(duration=5)
+    interaction = await discord_fake.slash("imagine", {"prompt": "a fox"})
+    assert "On it" in await ephemeral_reply(discord_fake, interaction)
+    job = await bot.store.get(1)
+    assert job.answer_token == interaction.token
+    await DiscordPublisher(bot).answer(job, "answered again")
+    assert discord_fake.original(interaction)["content"] == "answered again"  # type: ignore[index]

@@ -296,3 +296,18 @@ async def test_a_request_whose_acknowledgement_fails_is_ended_refunded_not_left_
     row = await world.db.fetchone("SELECT id, state, closed_at FROM jobs")
     assert row is not None and row[1] == "failed" and row[2] is not None
     assert await used(service) == 0 and world.hub.submit_calls == 0
+
+
+async def test_a_process_that_takes_a_job_over_answers_the_members_request_again(world: World) -> None:
+    first, service = world.make()
+    world.hub.plan_next(duration=0.3)
+    asker = dataclasses.replace(ALICE, answer_token="interaction-token")
+    job = await service.create_generate(asker, "nano-banana", "x", ImageOptions())
+    await wait_state(world, job.id, lambda j: j.state in (JobState.SUBMITTED, JobState.RUNNING))
+    await first.close()  # died before the command's "On it" reached the member
+    assert job.id not in world.chat.answers
+    second, _ = world.make()
+    await second.start()
+    job = await finished(world, job.id, second)
+    assert world.chat.answers[job.id] == [text.QUEUED_CONFIRMATION.format(job_id=job.id)]
+    assert job.answer_token is None  # a credential: gone once the job is closed

@@ -55,6 +55,7 @@ class Chat:
     hang_after_status_post: bool = False
     hosted: dict[int, list[str]] = field(default_factory=dict)
     status_posts: dict[int, list[int]] = field(default_factory=dict)  # status messages posted per job
+    answers: dict[int, list[str]] = field(default_factory=dict)  # private answers edited by the runner
     signatures: Any = field(default_factory=lambda: itertools.count(1))
 
 
@@ -88,6 +89,9 @@ class MemoryPublisher:
         if self.chat.hang_after_post:
             await asyncio.Event().wait()  # the process "dies" before recording the delivery
         return message_id
+
+    async def answer(self, job: Job, content: str) -> None:
+        self.chat.answers.setdefault(job.id, []).append(content)
 
     async def find_status(self, job: Job) -> int | None:
         posted = self.chat.status_posts.get(job.id)
