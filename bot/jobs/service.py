@@ -119,7 +119,7 @@ class JobService:
         """The same request again (Reroll): same model, prompt and options, with a new seed where there is one."""
         spec = MODELS.get(job.model)
         if spec is None:
-            raise InvalidRequest("This result's model is no longer offered.")
+            raise InvalidRequest("rerun.model_gone")
         params = dict(job.params)
         if "seed" in spec.fields:
             params["seed"] = random.randint(0, MAX_SEED)
@@ -131,7 +131,7 @@ class JobService:
         try:
             payload = spec.input_model.model_validate({**params, **extra})
         except ValidationError as exc:
-            raise InvalidRequest(f"This request can't be repeated: {describe_invalid(exc)}") from exc
+            raise InvalidRequest("rerun.invalid", detail=describe_invalid(exc)) from exc
         if job.kind != "edit" or read is None:
             new = await self._insert(requester, job.kind, job.model, payload, JobState.QUEUED, reply_to_message_id)
             await self._acknowledged(new, ack)
@@ -162,10 +162,7 @@ class JobService:
         try:
             return await asyncio.to_thread(fit_inputs, images, len(images) + (mask is not None), upload_limit)
         except TooLargeToPost as exc:
-            raise InvalidRequest(
-                "These images are too large to attach together in this channel, even compressed. "
-                "Try fewer or smaller images."
-            ) from exc
+            raise InvalidRequest("edit.inputs_too_large") from exc
 
     async def _acknowledged(self, job: Job, ack: Ack | None) -> None:
         if ack is not None:

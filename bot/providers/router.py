@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.errors import InvalidRequest
+from bot.i18n import msg
 from bot.providers.base import ImageProvider
 from bot.providers.live_catalog import ModelCatalogue
 
@@ -50,6 +51,6 @@ class Router:
             else:
                 reasons.append(f"{PROVIDER_LABELS.get(name, name)}: {reason}")
         if not route:
-            why = "; ".join(reasons) or "no image service is configured for it"
-            raise InvalidRequest(f"No image service on this bot can make that request ({why}).")
+            why: object = "; ".join(reasons) or msg("request.no_service_configured")
+            raise InvalidRequest("request.no_service", why=why)
         return route

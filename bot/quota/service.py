@@ -13,6 +13,7 @@ import aiosqlite
 from bot.db import Database
 from bot.db.database import Params, Transaction
 from bot.errors import UserFacingError
+from bot.i18n import msg
 from bot.quota.policy import (
     Limit,
     Period,
@@ -215,24 +216,24 @@ class QuotaService:
         cap = self.config.max_running_per_user + self.config.max_waiting_per_user
         live = await _scalar(tx, _LIVE_JOBS, (user_id,))
         if live >= cap:
-            raise TooManyJobs(
-                f"You already have {live} images in progress or waiting (the limit is {cap}). "
-                "Please wait for one to finish."
-            )
+            raise TooManyJobs("quota.too_many_jobs", count=live, limit=cap)
 
     async def reserve(
         self, tx: Transaction, job_id: int, guild_id: int | None, user_id: int, role_ids: Sequence[int], cost: int
     ) -> None:
         """Charge `cost` for a job, from this period's credits first, then bonus; or raise QuotaExceeded."""
         if guild_id is None and not self.config.allow_dms:
-            raise QuotaExceeded("Image generation is not available in DMs on this bot. Use it in a server.")
+            raise QuotaExceeded("quota.no_dms")
         usage = await self.usage(tx, guild_id, user_id, role_ids)
         remaining = usage.remaining
         if remaining is not None and cost > remaining:
             when = int(usage.resets_at.timestamp())
             raise QuotaExceeded(
-                f"This needs **{cost}** credit{'s' if cost != 1 else ''} and you have **{remaining}** left "
-                f"this {usage.limit.period}. Your credits come back <t:{when}:R> (<t:{when}:f>)."
+                "quota.not_enough",
+                needed=msg("credits.bold", count=cost),
+                remaining=remaining,
+                period=usage.limit.period.this,
+                when=when,
             )
         from_period = cost if usage.limit.credits is None else min(cost, max(0, usage.limit.credits - usage.used))
         now = self._clock()
