@@ -24,9 +24,9 @@ def _unregistered(view: discord.ui.View) -> discord.ui.View:
     return view
 
 
-def _status_view(job: Job, update: StatusUpdate) -> discord.ui.View | None:
+def _status_view(job: Job, update: StatusUpdate, locale: str) -> discord.ui.View | None:
     """Cancel while the job can still be stopped; no buttons once it has ended."""
-    return _unregistered(cancel_view(job)) if update.phase in (Phase.QUEUED, Phase.GENERATING) else None
+    return _unregistered(cancel_view(job, locale)) if update.phase in (Phase.QUEUED, Phase.GENERATING) else None
 
 
 def _delivery_error(exc: Exception) -> DeliveryError:
@@ -63,7 +63,7 @@ class DiscordPublisher:
                 job
             ).send(
                 embed=status_embed(job, update, locale),
-                view=_status_view(job, update) or discord.utils.MISSING,
+                view=_status_view(job, update, locale) or discord.utils.MISSING,
                 files=[discord.File(io.BytesIO(f.data), filename=f.filename) for f in files if f.data is not None],
                 reference=reference,  # type: ignore[arg-type]
                 allowed_mentions=discord.AllowedMentions.none(),
@@ -101,7 +101,7 @@ class DiscordPublisher:
                 .get_partial_message(job.status_message_id)
                 .edit(
                     embed=status_embed(job, update, locale),
-                    view=_status_view(job, update),
+                    view=_status_view(job, update, locale),
                     allowed_mentions=discord.AllowedMentions.none(),
                 )
             )
@@ -123,7 +123,7 @@ class DiscordPublisher:
                 content=result_content(job, locale),
                 embed=result_embed(job, compressed=any(i.compressed for i in images), locale=locale),
                 files=files,
-                view=_unregistered(result_view(job, len(images))),
+                view=_unregistered(result_view(job, len(images), locale)),
                 reference=reference,  # type: ignore[arg-type]
                 # Only the requester is pinged, whatever the prompt says.
                 allowed_mentions=discord.AllowedMentions(
