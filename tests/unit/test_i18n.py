@@ -15,6 +15,7 @@ from discord.ext import commands
 from bot.client import EXTENSIONS
 from bot.errors import InvalidRequest
 from bot.i18n import DEFAULT_LOCALE, LANGUAGES, catalogue, decode, msg, normalize, placeholders, render, t
+from bot.rendering.text import format_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = re.compile(r"^[a-z][a-z_]*\.[a-z0-9_.]+$")
@@ -27,9 +28,9 @@ def keys_in_code() -> dict[str, str]:
     found: dict[str, str] = {}
     for path in sorted([*(ROOT / "bot").rglob("*.py"), *(ROOT / "cogs").rglob("*.py")]):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and KEY.match(node.value):
-                if node.value.split(".")[0] in groups:
-                    found.setdefault(node.value, str(path.relative_to(ROOT)))
+            value = node.value if isinstance(node, ast.Constant) else None
+            if isinstance(value, str) and KEY.match(value) and value.split(".")[0] in groups:
+                found.setdefault(value, str(path.relative_to(ROOT)))
     return found
 
 
@@ -69,8 +70,6 @@ def test_plural_messages_have_every_form_of_their_language() -> None:
 
 
 def test_durations_read_naturally() -> None:
-    from bot.rendering.text import format_seconds
-
     assert (format_seconds(65), format_seconds(9)) == ("1m 5s", "9s")
     assert (format_seconds(65, "zh-CN"), format_seconds(9, "zh-CN")) == ("1分5秒", "9秒")
 
