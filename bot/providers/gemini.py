@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.i18n import msg
 from bot.ops.logs import log_context
 from bot.providers.base import ProviderError, ProviderProtocolError, ProviderUnavailable, TaskState, TaskStatus
 from bot.providers.catalog import DEFAULT_SAFETY_TOLERANCE, RATIOS_10
@@ -33,7 +34,7 @@ _STATES = {
 class PartialSubmit(ProviderError):
     """Only some of a multi-image request's tasks were created."""
 
-    user_message = "The image service accepted only part of this request, so it was stopped. Please try again."
+    user_message = msg("provider.partial").encode()
     code = "partial_submit"
 
 
