@@ -96,7 +96,7 @@ async def test_public_messages_follow_the_server_language_and_settings_override_
 
         discord_fake.user_locales["admin"] = "zh-CN"
         said = await admin(discord_fake, "language", {"language": "auto"})
-        assert said == "状态和结果消息现在跟随服务器在 Discord 中的语言（当前为简体中文）。"
+        assert said == "状态和结果消息现在跟随服务器在 Discord 中的语言（当前为“简体中文”）。"
         _, _, title = await status_and_result(discord_fake)
         assert title == "✅ 已完成"
 
