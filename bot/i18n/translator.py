@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 import discord
 from discord import app_commands
 
-from bot.guild_gate import guild_config_of
 from bot.i18n import DEFAULT_LOCALE, LANGUAGES, Msg, catalogue, msg, normalize
 
 if TYPE_CHECKING:
@@ -40,14 +39,6 @@ class CatalogueTranslator(app_commands.Translator):
 def user_locale(interaction: discord.Interaction[ImageBot]) -> str:
     """The language of the member who interacted (Discord sends their client's language)."""
     return normalize(interaction.locale)
-
-
-async def server_locale(interaction: discord.Interaction[ImageBot]) -> str:
-    """The language of public messages in the interaction's server (its `/settings language`, else Discord's
-    preferred locale); in DMs the member's own."""
-    if interaction.guild_id is None:
-        return user_locale(interaction)
-    return (await guild_config_of(interaction)).locale
 
 
 PERMISSION_KEYS = {
