@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.i18n import msg
+from bot.i18n import Msg, msg
 
 
 class TaskState(enum.StrEnum):
@@ -96,7 +96,7 @@ class ImageProvider(Protocol):
     name: str
     idempotent_submit: bool
 
-    def unsupported(self, model: str, params: dict[str, Any]) -> str | None:
+    def unsupported(self, model: str, params: dict[str, Any]) -> Msg | None:
         """Why this provider cannot serve a request (Hub model id and Hub-shaped params), or None if it can."""
         ...
 
