@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import discord
@@ -34,28 +35,48 @@ def keys_in_code() -> dict[str, str]:
     return found
 
 
+Messages = Mapping[str, tuple[str, ...]]
+
+
+def missing(used: Iterable[str], messages: Messages) -> list[str]:
+    return sorted(key for key in used if key not in messages)
+
+
+def unused(used: Iterable[str], messages: Messages) -> list[str]:
+    return sorted(set(messages) - set(used))
+
+
+def mismatched(english: Messages, other: Messages) -> list[str]:
+    """Keys whose translation uses other `{placeholders}` than the English (in any plural form)."""
+    wanted = {key: set().union(*(placeholders(f) for f in forms)) for key, forms in english.items()}
+    return sorted(key for key, forms in other.items() if any(placeholders(f) != wanted.get(key) for f in forms))
+
+
+def test_the_checks_catch_missing_unused_and_mismatched_keys() -> None:
+    english = {"usage.left": ("{count} credit left", "{count} credits left"), "old.key": ("Old",)}
+    chinese = {"usage.left": ("还剩 {left} 积分",)}
+    assert missing(["usage.left", "new.key"], chinese) == ["new.key"]
+    assert unused(["usage.left"], english) == ["old.key"]
+    assert mismatched(english, chinese) == ["usage.left"]
+
+
 def test_every_key_the_code_uses_exists_in_every_language() -> None:
     used = keys_in_code()
     assert len(used) > 200
     for locale in LANGUAGES:
-        missing = {key: where for key, where in used.items() if key not in catalogue(locale).messages}
-        assert not missing, f"{locale} lacks {missing}"
+        assert missing(used, catalogue(locale).messages) == [], f"{locale} lacks these keys"
 
 
 def test_no_catalogue_key_is_unused() -> None:
     used = keys_in_code()
     for locale in LANGUAGES:
-        unused = sorted(set(catalogue(locale).messages) - set(used))
-        assert not unused, f"{locale} has keys no code uses: {unused}"
+        assert unused(used, catalogue(locale).messages) == [], f"{locale} has keys no code uses"
 
 
 @pytest.mark.parametrize("locale", OTHERS)
 def test_placeholders_agree_with_english(locale: str) -> None:
-    english = catalogue(DEFAULT_LOCALE).messages
-    for key, forms in catalogue(locale).messages.items():
-        wanted = set().union(*(placeholders(f) for f in english[key]))
-        for form in forms:
-            assert placeholders(form) == wanted, f"{locale} {key!r}: {placeholders(form)} != {wanted}"
+    assert mismatched(catalogue(DEFAULT_LOCALE).messages, catalogue(locale).messages) == []
+    assert set(catalogue(locale).messages) == set(catalogue(DEFAULT_LOCALE).messages)
 
 
 def test_plural_messages_have_every_form_of_their_language() -> None:
