@@ -14,6 +14,9 @@ from discord.ext import commands
 from bot.config import Settings
 from bot.db import Database
 from bot.db.meta import get_meta, set_meta
+from bot.guild_config import load
+from bot.i18n import DEFAULT_LOCALE
+from bot.i18n.translator import CatalogueTranslator
 from bot.jobs.messages import RunnerConfig
 from bot.jobs.runner import JobRunner
 from bot.jobs.service import JobService
@@ -130,7 +133,7 @@ class ImageBot(commands.Bot):
         self.runner = JobRunner(
             self.store,
             providers,
-            DiscordPublisher(self),
+            DiscordPublisher(self, locale_of=self.server_locale),
             self.quota,
             runner_config(settings),
             metrics=self.metrics,
@@ -141,6 +144,10 @@ class ImageBot(commands.Bot):
         )
         self._announced = False
         self.jobs = JobService(db, self.store, self.runner, self.quota, self.router)
+
+    async def server_locale(self, guild_id: int | None) -> str:
+        """The language of a server's public messages (`/settings language`, else its Discord language)."""
+        return (await load(self.db, guild_id)).locale if guild_id is not None else DEFAULT_LOCALE
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No text commands: a message that starts with a mention is an edit request (cogs/edit.py), not a command."""
@@ -159,6 +166,7 @@ class ImageBot(commands.Bot):
         if not self.catalogue.refreshed:
             await self.catalogue.refresh()
         self.catalogue.start()
+        await self.tree.set_translator(CatalogueTranslator())  # before the sync, which asks it
         for extension in EXTENSIONS:
             await self.load_extension(extension)
         await self.sync_commands()
@@ -181,7 +189,16 @@ class ImageBot(commands.Bot):
             synced = await self.tree.sync(guild=guild)
             log.info("synced %d command(s) to dev guild %d", len(synced), self.settings.dev_guild_id)
             return
-        payload = json.dumps([c.to_dict(self.tree) for c in self.tree.get_commands()], sort_keys=True)
+        translator = self.tree.translator
+        commands = self.tree.get_commands()
+        # The translated payload, so that a changed translation is synced too.
+        payload = json.dumps(
+            [
+                await c.get_translated_payload(self.tree, translator) if translator else c.to_dict(self.tree)
+                for c in commands
+            ],
+            sort_keys=True,
+        )
         digest = hashlib.sha256(payload.encode()).hexdigest()
         if self.force_sync or digest != await get_meta(self.db, COMMANDS_HASH_KEY):
             synced = await self.tree.sync()

@@ -1,14 +1,28 @@
-"""Errors whose text is safe to show a Discord user. Everything else is logged, never shown."""
+"""Errors whose text is safe to show a Discord user. Everything else is logged, never shown.
+
+They carry a catalogue key and parameters (see bot/i18n), not text: the central error path (bot/tree.py)
+renders them in the member's language, so the Discord-free core never needs to know who reads them.
+"""
 
 from __future__ import annotations
 
+from bot.i18n import DEFAULT_LOCALE, Msg
+
 
 class UserFacingError(Exception):
-    """An error the user caused or can act on; its message is shown to them as is."""
+    """An error the user caused or can act on; shown to them in their language."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, key: str | Msg, /, **params: object) -> None:
+        self.msg = key if isinstance(key, Msg) else Msg(key, params)
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        """The English text (logs, and callers that have no locale)."""
+        return self.msg.render(DEFAULT_LOCALE)
+
+    def render(self, locale: str) -> str:
+        return self.msg.render(locale)
 
 
 class InvalidRequest(UserFacingError):

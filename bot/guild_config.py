@@ -19,6 +19,7 @@ from typing import TypeVar
 from bot.db.database import Database, Transaction
 from bot.db.guild_settings import BUTTONS_FOR_EVERYONE, get_all, get_value, set_value
 from bot.errors import BlockedPrompt, ChannelNotAllowed, InvalidRequest
+from bot.i18n import LANGUAGES, Msg, msg, normalize
 from bot.moderation import channel_allowed, clean_term, first_blocked, with_term, without_term
 from bot.providers.catalog import DEFAULT_SAFETY_TOLERANCE, MODELS, TEXT_TO_IMAGE_MODELS
 
@@ -36,15 +37,14 @@ _AUDIT = """
 INSERT INTO quota_audit (guild_id, actor_id, action, target, old_value, new_value, created_at)
 VALUES (?, ?, ?, ?, ?, ?, ?)
 """
+_CLEAR = "DELETE FROM guild_settings WHERE guild_id = ? AND key = ?"
 _RECENT = """
 SELECT actor_id, action, target, old_value, new_value, created_at FROM quota_audit
 WHERE guild_id = ? AND action LIKE 'settings %' ORDER BY id DESC LIMIT ?
 """
 
-BLOCKED_TEXT = (
-    "That request uses a term this server has blocked, so nothing was sent and no credits were used. "
-    "Please rephrase it."
-)
+LANGUAGE = "language"  # `/settings language`: a supported locale code; unset: the server's Discord language
+GUILD_LOCALE = "guild_locale"  # the server's preferred locale as Discord last sent it
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ class GuildConfig:
     safety_level: str | None = None
     blocklist: tuple[str, ...] = ()
     buttons_for_everyone: bool = False
+    language: str | None = None
+    seen_locale: str | None = None
 
     def check_channel(self, channel_id: int | None, parent_id: int | None = None) -> None:
         """Raise ChannelNotAllowed naming the allowed channels when the bot is not used here."""
@@ -66,11 +68,16 @@ class GuildConfig:
         """Raise BlockedPrompt (which never repeats the term) when any text holds a blocked term."""
         for value in texts:
             if first_blocked(value, self.blocklist) is not None:
-                raise BlockedPrompt(BLOCKED_TEXT)
+                raise BlockedPrompt("blocked.prompt")
 
     def model_or(self, fallback: str) -> str:
         """The server's default text-to-image model, else `fallback` (the DEFAULT_MODEL setting)."""
         return self.default_model or fallback
+
+    @property
+    def locale(self) -> str:
+        """The language of this server's public messages: `/settings language`, else Discord's, else English."""
+        return normalize(self.language or self.seen_locale)
 
     @property
     def safety(self) -> str:
@@ -78,10 +85,11 @@ class GuildConfig:
         return self.safety_level or DEFAULT_SAFETY_TOLERANCE
 
 
-def not_allowed_text(allowed: tuple[int, ...]) -> str:
+def not_allowed_text(allowed: tuple[int, ...]) -> Msg:
     named = " ".join(f"<#{c}>" for c in allowed[:MAX_CHANNELS_NAMED])
-    more = f" and {len(allowed) - MAX_CHANNELS_NAMED} more" if len(allowed) > MAX_CHANNELS_NAMED else ""
-    return f"I'm not used in this channel on this server. Please use me in {named}{more}."
+    if len(allowed) > MAX_CHANNELS_NAMED:
+        return msg("channel.not_allowed_more", channels=named, count=len(allowed) - MAX_CHANNELS_NAMED)
+    return msg("channel.not_allowed", channels=named)
 
 
 def parse(values: dict[str, str]) -> GuildConfig:
@@ -100,6 +108,8 @@ def parse(values: dict[str, str]) -> GuildConfig:
         safety_level=safety,
         blocklist=tuple(_json_list(values.get(BLOCKLIST), str)),
         buttons_for_everyone=values.get(BUTTONS_FOR_EVERYONE) == "1",
+        language=values.get(LANGUAGE) if values.get(LANGUAGE) in LANGUAGES else None,
+        seen_locale=values.get(GUILD_LOCALE),
     )
 
 
@@ -204,17 +214,30 @@ class GuildSettings:
 
     async def set_default_model(self, guild_id: int, actor_id: int, model: str) -> SettingsChange:
         if model not in TEXT_TO_IMAGE_MODELS:
-            raise InvalidRequest(f"Unknown model `{model}`. Choose one of: {', '.join(TEXT_TO_IMAGE_MODELS)}.")
+            raise InvalidRequest("request.unknown_model", model=model, models=", ".join(TEXT_TO_IMAGE_MODELS))
         return await self._set_text(guild_id, actor_id, DEFAULT_MODEL, model, "settings model", "default model")
 
     async def set_safety(self, guild_id: int, actor_id: int, level: int) -> SettingsChange:
         if level not in SAFETY_LEVELS:
-            raise InvalidRequest("The safety level is a number from 1 (strictest) to 6.")
+            raise InvalidRequest("settings.safety_range")
         return await self._set_text(guild_id, actor_id, SAFETY_TOLERANCE, str(level), "settings safety", "level")
 
     async def set_buttons(self, guild_id: int, actor_id: int, everyone: bool) -> SettingsChange:
         value = "1" if everyone else "0"
         return await self._set_text(guild_id, actor_id, BUTTONS_FOR_EVERYONE, value, "settings buttons", "everyone")
+
+    async def set_language(self, guild_id: int, actor_id: int, language: str | None) -> SettingsChange:
+        """Public messages in `language` (a supported locale code), or None: follow the server's Discord language."""
+        if language is None:
+            async with self._db.transaction() as tx:
+                old = await get_value(tx, guild_id, LANGUAGE)
+                if old is not None:
+                    await tx.execute(_CLEAR, (guild_id, LANGUAGE))
+                    await self._audit(tx, guild_id, actor_id, "settings language", "language", old, None)
+            return await self._changed(guild_id, old is not None)
+        if language not in LANGUAGES:
+            raise InvalidRequest("settings.unknown_language", language=language)
+        return await self._set_text(guild_id, actor_id, LANGUAGE, language, "settings language", "language")
 
     async def add_term(self, guild_id: int, actor_id: int, term: str) -> SettingsChange:
         return await self._change_terms(guild_id, actor_id, term, add=True)
@@ -231,16 +254,10 @@ class GuildSettings:
         return [AuditRow(int(r[0]), str(r[1]), str(r[2]), r[3], r[4], float(r[5])) for r in rows]
 
     async def _change_terms(self, guild_id: int, actor_id: int, term: str, *, add: bool) -> SettingsChange:
-        try:
-            cleaned = clean_term(term)
-        except ValueError as exc:
-            raise InvalidRequest(str(exc)) from exc
+        cleaned = clean_term(term)  # TermError is an InvalidRequest
         async with self._db.transaction() as tx:
             current = _json_list(await get_value(tx, guild_id, BLOCKLIST), str)
-            try:
-                updated, changed = with_term(current, cleaned) if add else without_term(current, cleaned)
-            except ValueError as exc:
-                raise InvalidRequest(str(exc)) from exc
+            updated, changed = with_term(current, cleaned) if add else without_term(current, cleaned)
             if changed:
                 await set_value(tx, guild_id, BLOCKLIST, json.dumps(updated, ensure_ascii=False))
                 old, new = (None, cleaned) if add else (cleaned, None)
@@ -269,3 +286,13 @@ class GuildSettings:
 def model_label(model: str) -> str:
     spec = MODELS.get(model)
     return spec.label if spec else model
+
+
+async def remember_locale(db: Database, guild_id: int, locale: str) -> None:
+    """Keep the server's preferred locale as Discord sent it, for messages posted without an interaction (status
+    and results). Written only when it changed."""
+    if (await load(db, guild_id)).seen_locale == locale:
+        return
+    async with db.transaction() as tx:
+        await set_value(tx, guild_id, GUILD_LOCALE, locale)
+    forget(db, guild_id)

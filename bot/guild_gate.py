@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.guild_config import GuildConfig, load
+from bot.i18n import DEFAULT_LOCALE, t
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -43,11 +44,12 @@ async def check_interaction_channel(interaction: discord.Interaction[ImageBot]) 
     config.check_channel(interaction.channel_id, parent_id(interaction.channel))
 
 
-async def tell_privately(message: discord.Message, content: str) -> bool:
+async def tell_privately(message: discord.Message, content: str, locale: str = DEFAULT_LOCALE) -> bool:
     """Answer the author of `message` by DM (messages have no private replies); False if their DMs are closed."""
     try:
         await message.author.send(
-            f"About your message {message.jump_url}: {content}", allowed_mentions=discord.AllowedMentions.none()
+            t(locale, "dm.about_message", link=message.jump_url, content=content),
+            allowed_mentions=discord.AllowedMentions.none(),
         )
     except discord.HTTPException:
         log.info("could not DM user %s about message %s", message.author.id, message.id)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from bot.errors import UserFacingError
+from bot.i18n import Msg, msg
 from bot.media_png import verify_png
 
 log = logging.getLogger(__name__)
@@ -33,8 +35,8 @@ _TYPES = {"PNG": ("png", "image/png"), "JPEG": ("jpg", "image/jpeg"), "WEBP": ("
 _ONE_BYTE_MODES = ("1", "L", "P")
 
 
-class InputImageError(Exception):
-    """An input image the bot will not send; the message says why, in words a user understands."""
+class InputImageError(UserFacingError):
+    """An input image the bot will not send; the message (a catalogue key) says why, in words a user understands."""
 
 
 @dataclass(frozen=True)
@@ -49,14 +51,13 @@ class InputImage:
     note: str | None = None  # e.g. a GIF converted to PNG
 
 
-def unreadable(label: str) -> str:
+def unreadable(label: str) -> Msg:
     """The one refusal for every file that is not a usable PNG, JPEG, WebP or still GIF."""
-    return f"`{label}` is not an image I can read (it may be damaged or in another format). Send a PNG, JPEG or WebP."
+    return msg("input.unreadable", label=label)
 
 
-def too_large(label: str, detail: str) -> str:
-    limit = MAX_INPUT_PIXELS // 1_000_000
-    return f"`{label}` is too large: {detail}. Send a smaller image (at most {limit} megapixels)."
+def too_large(label: str, detail: Msg) -> Msg:
+    return msg("input.too_large", label=label, detail=detail, limit=MAX_INPUT_PIXELS // 1_000_000)
 
 
 def check_input(data: bytes, filename: str, declared_type: str | None) -> InputImage:
@@ -67,18 +68,20 @@ def check_input(data: bytes, filename: str, declared_type: str | None) -> InputI
     """
     label = filename or "the file"
     if declared_type and not declared_type.startswith("image/"):
-        raise InputImageError(f"`{label}` is not an image (it is {declared_type}). Send a PNG, JPEG or WebP.")
+        raise InputImageError("input.not_image", label=label, type=declared_type)
     if len(data) > MAX_INPUT_BYTES:
         raise InputImageError(
-            f"`{label}` is {len(data) / 1024 / 1024:.1f} MB; images can be at most "
-            f"{MAX_INPUT_BYTES // 1024 // 1024} MB."
+            "input.file_too_big",
+            label=label,
+            size=f"{len(data) / 1024 / 1024:.1f}",
+            limit=MAX_INPUT_BYTES // 1024 // 1024,
         )
     try:
         return _check(data, filename, label)
     except InputImageError:
         raise
     except Image.DecompressionBombError as exc:  # Pillow's own hard stop, far beyond our limit
-        raise InputImageError(too_large(label, "it has far too many pixels")) from exc
+        raise InputImageError(too_large(label, msg("input.detail_far_too_many"))) from exc
     except Exception as exc:
         log.debug("input %r refused: %s: %s", label, type(exc).__name__, exc)
         raise InputImageError(unreadable(label)) from exc
@@ -93,18 +96,20 @@ def _check(data: bytes, filename: str, label: str) -> InputImage:
     if width < 1 or height < 1:
         raise InputImageError(unreadable(label))
     if width * height > MAX_INPUT_PIXELS:
-        raise InputImageError(too_large(label, f"it is {width}×{height} pixels"))
+        raise InputImageError(too_large(label, msg("input.detail_pixels", width=width, height=height)))
     if _animated(image, fmt, data):
-        raise InputImageError(f"`{label}` is animated; send a still image (PNG, JPEG or WebP).")
+        raise InputImageError("input.animated", label=label)
     decoded = _decode_bytes(image, fmt)
     if decoded > FREE_DECODE_BYTES and decoded > MAX_DECODE_RATIO * len(data):
-        raise InputImageError(too_large(label, f"{width}×{height} pixels packed into {len(data) // 1024} KB"))
+        raise InputImageError(
+            too_large(label, msg("input.detail_packed", width=width, height=height, kb=len(data) // 1024))
+        )
     stem = (filename.rsplit(".", 1)[0] or "image")[:60]
     if decoded > MAX_DECODE_BYTES:
         if fmt != "PNG":
             kind, per_pixel = {"JPEG": ("progressive JPEG", 3), "WEBP": ("WebP", 4), "GIF": ("GIF", 5)}[fmt]
             limit = MAX_DECODE_BYTES // per_pixel // 1_000_000
-            raise InputImageError(f"`{label}` is too large: a {kind} image can be at most about {limit} megapixels.")
+            raise InputImageError("input.too_large_kind", label=label, kind=kind, limit=limit)
         verify_png(data)
     else:
         if fmt == "JPEG":
@@ -145,7 +150,7 @@ def _animated(image: Image.Image, fmt: str, data: bytes) -> bool:
 def gif_frames(data: bytes, stop_at: int) -> int:
     """Count a GIF's image descriptors by walking its blocks, decoding nothing; stop once `stop_at` are seen."""
     if len(data) < 13 or data[:3] != b"GIF":
-        raise InputImageError("not a GIF")
+        raise InputImageError("input.not_gif")
     pos = 13
     if data[10] & 0x80:
         pos += 3 << ((data[10] & 0x07) + 1)

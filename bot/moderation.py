@@ -17,6 +17,8 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Collection, Iterable
 
+from bot.errors import InvalidRequest
+
 MAX_TERM_CHARS = 100
 MAX_TERMS = 200
 
@@ -89,16 +91,20 @@ def term_key(term: str) -> str:
     return " ".join(tokens(term))
 
 
+class TermError(InvalidRequest, ValueError):
+    """A term that cannot be blocked, or a full blocklist (a ValueError too, for callers that check values)."""
+
+
 def clean_term(term: str) -> str:
     """The term as it will be stored and shown: trimmed, inner whitespace collapsed.
 
-    Raises ValueError with a message for the admin when it cannot be a term.
+    Raises TermError with a message for the admin when it cannot be a term.
     """
     cleaned = " ".join(term.split())
     if not tokens(cleaned):
-        raise ValueError("A blocked term needs at least one letter or digit.")
+        raise TermError("blocklist.term_empty")
     if len(cleaned) > MAX_TERM_CHARS:
-        raise ValueError(f"A blocked term can be at most {MAX_TERM_CHARS} characters long.")
+        raise TermError("blocklist.term_too_long", limit=MAX_TERM_CHARS)
     return cleaned
 
 
@@ -126,7 +132,7 @@ def with_term(terms: Iterable[str], term: str) -> tuple[list[str], bool]:
     if any(term_key(t) == key for t in current):
         return current, False
     if len(current) >= MAX_TERMS:
-        raise ValueError(f"The blocklist is full ({MAX_TERMS} terms). Remove some first.")
+        raise TermError("blocklist.full", limit=MAX_TERMS)
     return sorted([*current, term], key=term_key), True
 
 

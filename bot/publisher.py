@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import datetime
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
 import discord
 
+from bot.i18n import DEFAULT_LOCALE, decode, render
 from bot.jobs.delivery import DeliveryError, Phase, StatusUpdate
 from bot.jobs.models import Job, JobInput
 from bot.media import OutputImage
 from bot.rendering.buttons import cancel_view, result_view
-from bot.rendering.embeds import result_embed, status_embed, status_footer
+from bot.rendering.embeds import result_content, result_embed, status_embed, status_footers
 
 
 def _unregistered(view: discord.ui.View) -> discord.ui.View:
@@ -23,9 +24,9 @@ def _unregistered(view: discord.ui.View) -> discord.ui.View:
     return view
 
 
-def _status_view(job: Job, update: StatusUpdate) -> discord.ui.View | None:
+def _status_view(job: Job, update: StatusUpdate, locale: str) -> discord.ui.View | None:
     """Cancel while the job can still be stopped; no buttons once it has ended."""
-    return _unregistered(cancel_view(job)) if update.phase in (Phase.QUEUED, Phase.GENERATING) else None
+    return _unregistered(cancel_view(job, locale)) if update.phase in (Phase.QUEUED, Phase.GENERATING) else None
 
 
 def _delivery_error(exc: Exception) -> DeliveryError:
@@ -39,8 +40,13 @@ def _delivery_error(exc: Exception) -> DeliveryError:
 class DiscordPublisher:
     """The runner's `Publisher` for discord.py."""
 
-    def __init__(self, client: discord.Client) -> None:
+    def __init__(self, client: discord.Client, locale_of: Callable[[int | None], Awaitable[str]] | None = None) -> None:
         self._client = client
+        self._locale_of = locale_of
+
+    async def _locale(self, job: Job) -> str:
+        """The language of the job's server (its public messages are for everyone there)."""
+        return await self._locale_of(job.guild_id) if self._locale_of is not None else DEFAULT_LOCALE
 
     def _channel(self, job: Job) -> discord.PartialMessageable:
         return self._client.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
@@ -51,12 +57,13 @@ class DiscordPublisher:
             reference = discord.MessageReference(
                 message_id=job.reply_to_message_id, channel_id=job.channel_id, fail_if_not_exists=False
             )
+        locale = await self._locale(job)
         try:
             message = await self._channel(
                 job
             ).send(
-                embed=status_embed(job, update),
-                view=_status_view(job, update) or discord.utils.MISSING,
+                embed=status_embed(job, update, locale),
+                view=_status_view(job, update, locale) or discord.utils.MISSING,
                 files=[discord.File(io.BytesIO(f.data), filename=f.filename) for f in files if f.data is not None],
                 reference=reference,  # type: ignore[arg-type]
                 allowed_mentions=discord.AllowedMentions.none(),
@@ -71,22 +78,23 @@ class DiscordPublisher:
         if job.answer_token is None or self._client.application_id is None:
             return
         webhook = discord.Webhook.partial(self._client.application_id, job.answer_token, client=self._client)
+        words = render(decode(content), await self._locale(job))  # the member's own locale is not stored
         try:
             # "@original" is the interaction's first answer; discord.py types message ids as int only.
             await webhook.edit_message(  # type: ignore[call-overload]
                 "@original",
-                content=content,
+                content=words,
                 allowed_mentions=discord.AllowedMentions.none(),
             )
         except (discord.HTTPException, aiohttp.ClientError, TimeoutError) as exc:
             raise _delivery_error(exc) from exc
 
     async def find_status(self, job: Job) -> int | None:
-        footer = status_footer(job)
+        footers = status_footers(job)
         return await self._find_own(
             job,
             discord.Object(discord.utils.time_snowflake(_utc(job.created_at))),
-            lambda m: any(e.footer.text == footer for e in m.embeds),
+            lambda m: any(e.footer.text in footers for e in m.embeds),
         )
 
     async def input_urls(self, job: Job) -> list[str]:
@@ -101,13 +109,14 @@ class DiscordPublisher:
     async def edit_status(self, job: Job, update: StatusUpdate) -> None:
         if job.status_message_id is None:
             return
+        locale = await self._locale(job)
         try:
             await (
                 self._channel(job)
                 .get_partial_message(job.status_message_id)
                 .edit(
-                    embed=status_embed(job, update),
-                    view=_status_view(job, update),
+                    embed=status_embed(job, update, locale),
+                    view=_status_view(job, update, locale),
                     allowed_mentions=discord.AllowedMentions.none(),
                 )
             )
@@ -121,14 +130,15 @@ class DiscordPublisher:
             reference = discord.MessageReference(
                 message_id=job.status_message_id, channel_id=job.channel_id, fail_if_not_exists=False
             )
+        locale = await self._locale(job)
         try:
             message = await self._channel(
                 job
             ).send(
-                content=f"<@{job.user_id}> your image is ready.",
-                embed=result_embed(job, compressed=any(i.compressed for i in images)),
+                content=result_content(job, locale),
+                embed=result_embed(job, compressed=any(i.compressed for i in images), locale=locale),
                 files=files,
-                view=_unregistered(result_view(job, len(images))),
+                view=_unregistered(result_view(job, len(images), locale)),
                 reference=reference,  # type: ignore[arg-type]
                 # Only the requester is pinged, whatever the prompt says.
                 allowed_mentions=discord.AllowedMentions(

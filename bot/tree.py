@@ -9,7 +9,10 @@ import discord
 from discord import app_commands
 
 from bot.errors import ChannelNotAllowed, UserFacingError
+from bot.guild_config import remember_locale
 from bot.guild_gate import check_interaction_channel
+from bot.i18n import render, t
+from bot.i18n.translator import permission_names, user_locale
 from bot.rendering import text
 
 if TYPE_CHECKING:
@@ -38,8 +41,11 @@ class BotTree(app_commands.CommandTree["ImageBot"]):
 
     async def interaction_check(self, interaction: discord.Interaction[ImageBot]) -> bool:
         if interaction.user.bot:
-            await respond(interaction, text.NOT_FOR_BOTS)
+            await respond(interaction, t(user_locale(interaction), "error.not_for_bots"))
             return False
+        if interaction.guild_id is not None and interaction.guild_locale is not None:
+            # Kept for the messages the runner posts later without an interaction (status, results).
+            await remember_locale(interaction.client.db, interaction.guild_id, str(interaction.guild_locale.value))
         return await self._allowed_channel(interaction)
 
     # The server's channel allow-list (`/settings channel`). The admin groups work everywhere, so an admin
@@ -55,7 +61,7 @@ class BotTree(app_commands.CommandTree["ImageBot"]):
         try:
             await check_interaction_channel(interaction)
         except ChannelNotAllowed as exc:
-            await respond(interaction, exc.message)
+            await respond(interaction, exc.render(user_locale(interaction)))
             return False
         return True
 
@@ -66,16 +72,17 @@ class BotTree(app_commands.CommandTree["ImageBot"]):
 async def report_error(interaction: discord.Interaction[ImageBot], error: Exception) -> None:
     """The one place errors from commands, components and modals become what the user reads."""
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    locale = user_locale(interaction)
     if isinstance(original, UserFacingError):
-        await respond(interaction, original.message)
+        await respond(interaction, original.render(locale))
     elif isinstance(original, app_commands.MissingPermissions):
-        needed = ", ".join(p.replace("_", " ").replace("guild", "server").title() for p in original.missing_permissions)
-        await respond(interaction, f"You need the {needed} permission to do that.")
+        needed = permission_names(original.missing_permissions)
+        await respond(interaction, t(locale, "error.member_missing_permissions", permissions=needed))
     elif isinstance(original, app_commands.CheckFailure):
-        await respond(interaction, str(original) or "You can't use this here.")
+        await respond(interaction, t(locale, "error.check_failed"))
     elif isinstance(original, app_commands.TransformerError | app_commands.CommandSignatureMismatch):
-        await respond(interaction, "Discord sent options this bot doesn't understand. Please try again.")
+        await respond(interaction, t(locale, "error.bad_options"))
     else:
         command = interaction.command.qualified_name if interaction.command else "component"
         log.error("%s failed for user %s", command, interaction.user.id, exc_info=original)
-        await respond(interaction, text.GENERIC_FAILURE)
+        await respond(interaction, render(text.GENERIC_FAILURE, locale))

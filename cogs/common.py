@@ -8,9 +8,9 @@ import discord
 from discord import app_commands
 
 from bot.errors import MissingPermissions
+from bot.i18n.translator import permission_names
 from bot.jobs.service import Requester
 from bot.providers.catalog import ALL_RATIOS, ALL_RESOLUTIONS, QUALITIES
-from bot.rendering import text
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -36,14 +36,13 @@ def check_permissions(perms: discord.Permissions, channel: object) -> None:
         needed[1] = "send_messages_in_threads"
     missing = [name for name in needed if not getattr(perms, name)]
     if missing:
-        names = ", ".join(n.replace("_", " ").title() for n in missing)
-        raise MissingPermissions(text.BOT_MISSING_PERMISSIONS.format(perms=names))
+        raise MissingPermissions("error.bot_missing_permissions", permissions=permission_names(missing))
 
 
 def requester_of(interaction: discord.Interaction[ImageBot]) -> Requester:
     """Who asked and where to answer; the upload limit is the bot's own in this channel, not the user's Nitro."""
     if interaction.channel_id is None:
-        raise MissingPermissions("I can't tell which channel this is.")
+        raise MissingPermissions("error.unknown_channel")
     guild_limit = interaction.guild.filesize_limit if interaction.guild else discord.utils.DEFAULT_FILE_SIZE_LIMIT_BYTES
     return Requester(
         user_id=interaction.user.id,

@@ -13,8 +13,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import BlockedPrompt, ChannelNotAllowed, InvalidRequest, UserFacingError
-from bot.guild_config import GuildConfig, load
+from bot.guild_config import GuildConfig, load, remember_locale
 from bot.guild_gate import guild_config_of, parent_id, tell_privately
+from bot.i18n import DEFAULT_LOCALE, render, t
+from bot.i18n.translator import user_locale
 from bot.media import MAX_INPUT_BYTES, InputImage, InputImageError, check_input
 from bot.providers.aspect import keep_source_ratio
 from bot.providers.catalog import (
@@ -48,10 +50,7 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 DOWNLOAD_TIMEOUT = 30.0
 _DECODES = asyncio.Semaphore(2)  # input images checked at once (each check is bounded; see bot/media_input.py)
-HOW_TO = (
-    "I can't see the images in other members' messages. Right-click the message → **Apps → Edit image**, "
-    "or use `/edit` and attach the image."
-)
+HOW_TO = "edit.how_to"
 
 
 def image_attachments(message: discord.Message) -> list[discord.Attachment]:
@@ -72,18 +71,20 @@ async def read_image(attachment: discord.Attachment) -> InputImage:
     """Download an attachment through discord.py (its URL comes from Discord) and check it."""
     if attachment.size > MAX_INPUT_BYTES:
         raise InvalidRequest(
-            f"`{attachment.filename}` is {attachment.size / 1024 / 1024:.1f} MB; images can be at most "
-            f"{MAX_INPUT_BYTES // 1024 // 1024} MB."
+            "input.file_too_big",
+            label=attachment.filename,
+            size=f"{attachment.size / 1024 / 1024:.1f}",
+            limit=MAX_INPUT_BYTES // 1024 // 1024,
         )
     try:
         data = await asyncio.wait_for(attachment.read(), DOWNLOAD_TIMEOUT)
     except (discord.HTTPException, TimeoutError) as exc:
-        raise InvalidRequest(f"I couldn't download `{attachment.filename}`. Please try again.") from exc
+        raise InvalidRequest("input.download_failed", label=attachment.filename) from exc
     try:
         async with _DECODES:  # bounds the memory all checks in progress can take together
             return await asyncio.to_thread(check_input, data, attachment.filename, attachment.content_type)
     except InputImageError as exc:
-        raise InvalidRequest(str(exc)) from exc
+        raise InvalidRequest(exc.msg) from exc
 
 
 async def read_images(attachments: list[discord.Attachment]) -> list[InputImage]:
@@ -123,13 +124,6 @@ class EditModal(discord.ui.Modal, title="Edit image"):
     Its custom_id names the interaction that opened it, so two members' forms on one message never cross.
     """
 
-    instruction: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
-        label="What should change?",
-        style=discord.TextStyle.paragraph,
-        max_length=MAX_PROMPT_CHARS,
-        placeholder="e.g. make it snowy",
-    )
-
     def __init__(
         self,
         cog: Edit,
@@ -138,14 +132,23 @@ class EditModal(discord.ui.Modal, title="Edit image"):
         images: list[discord.Attachment],
         model: str,
     ) -> None:
-        super().__init__(custom_id=f"edit:{opened_by.id}", timeout=MODAL_TIMEOUT)
+        locale = user_locale(opened_by)
+        super().__init__(title=t(locale, "modal.title"), custom_id=f"edit:{opened_by.id}", timeout=MODAL_TIMEOUT)
+        self.instruction: discord.ui.TextInput[EditModal] = discord.ui.TextInput(
+            label=t(locale, "modal.instruction"),
+            style=discord.TextStyle.paragraph,
+            max_length=MAX_PROMPT_CHARS,
+            placeholder=t(locale, "modal.placeholder"),
+        )
+        self.add_item(self.instruction)
         self.cog, self.target, self.images, self.model = cog, target, images, model
         self.mask: discord.ui.FileUpload[EditModal] | None = None
         if "mask_url" in MODELS[model].fields:
             self.mask = discord.ui.FileUpload(custom_id="mask", required=False, max_values=1)
-            self.add_item(
-                discord.ui.Label(text="Mask (optional)", description="Marks the area to change", component=self.mask)
+            label = discord.ui.Label(
+                text=t(locale, "modal.mask"), description=t(locale, "modal.mask_hint"), component=self.mask
             )
+            self.add_item(label)
 
     async def on_submit(self, interaction: discord.Interaction[ImageBot]) -> None:  # type: ignore[override]
         masks = self.mask.values if self.mask is not None else []
@@ -162,7 +165,7 @@ class EditModal(discord.ui.Modal, title="Edit image"):
             reply_to_message_id=self.target.id,
             ack=defer(interaction),
         )
-        await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
+        await interaction.edit_original_response(content=t(user_locale(interaction), "job.queued", job_id=job.id))
 
     async def on_error(self, interaction: discord.Interaction[ImageBot], error: Exception) -> None:  # type: ignore[override]
         await report_error(interaction, error)
@@ -193,9 +196,9 @@ class Edit(commands.Cog):
     async def edit_image_menu(self, interaction: discord.Interaction[ImageBot], message: discord.Message) -> None:
         images = image_attachments(message)
         if not images:
-            raise InvalidRequest("That message has no image I can see. Use `/edit` and attach the image.")
+            raise InvalidRequest("edit.no_image_seen")
         if len(images) > MAX_EDIT_IMAGES:
-            raise InvalidRequest(f"That message has {len(images)} images; an edit takes at most {MAX_EDIT_IMAGES}.")
+            raise InvalidRequest("edit.too_many_images", count=len(images), limit=MAX_EDIT_IMAGES)
         check_channel_permissions(interaction)
         model = await self.model_for(message, await guild_config_of(interaction))
         await interaction.response.send_modal(EditModal(self, interaction, message, images, model))
@@ -262,7 +265,7 @@ class Edit(commands.Cog):
             has_mask=mask is not None,
             ack=defer(interaction),
         )
-        await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
+        await interaction.edit_original_response(content=t(user_locale(interaction), "job.queued", job_id=job.id))
 
     # -- reply + mention -----------------------------------------------------------------------------
 
@@ -272,20 +275,25 @@ class Edit(commands.Cog):
         me = self.bot.user
         if message.author.bot or me is None or not mentions_explicitly(message.content, me.id):
             return
+        # Replies to a mention are public: the server's language (Discord sends no member locale with messages).
+        locale = DEFAULT_LOCALE
         try:
+            if message.guild is not None:
+                await remember_locale(self.bot.db, message.guild.id, str(message.guild.preferred_locale.value))
+            locale = await self.bot.server_locale(message.guild.id if message.guild else None)
             await self._edit_from_reply(message)
         except ChannelNotAllowed as exc:
             # The server keeps the bot out of this channel, so it says nothing here: a DM, or silence.
-            await tell_privately(message, exc.message)
+            await tell_privately(message, exc.render(locale), locale)
         except BlockedPrompt as exc:
             # Privately if possible; else here, without repeating the term or pinging anyone.
-            if not await tell_privately(message, exc.message):
-                await self._answer(message, exc.message)
+            if not await tell_privately(message, exc.render(locale), locale):
+                await self._answer(message, exc.render(locale))
         except UserFacingError as exc:
-            await self._answer(message, exc.message)
+            await self._answer(message, exc.render(locale))
         except Exception:
             log.exception("edit by reply failed for user %s", message.author.id)
-            await self._answer(message, text.GENERIC_FAILURE)
+            await self._answer(message, render(text.GENERIC_FAILURE, locale))
 
     async def _edit_from_reply(self, message: discord.Message) -> None:
         assert self.bot.user is not None
@@ -298,14 +306,14 @@ class Edit(commands.Cog):
         images = image_attachments(source) if source is not None else image_attachments(message)
         if not images:
             if source is None:
-                raise InvalidRequest("Reply to a message with an image and mention me with what to change.")
+                raise InvalidRequest("edit.reply_how")
             if source.author.id != self.bot.user.id and not self.bot.intents.message_content:
                 raise InvalidRequest(HOW_TO)
-            raise InvalidRequest("That message has no image to edit.")
+            raise InvalidRequest("edit.no_image")
         if is_blank(instruction):
-            raise InvalidRequest(f"Tell me what to change, e.g. `@{self.bot.user.name} make it snowy`.")
+            raise InvalidRequest("edit.say_what", bot=self.bot.user.name)
         if len(images) > MAX_EDIT_IMAGES:
-            raise InvalidRequest(f"That message has {len(images)} images; an edit takes at most {MAX_EDIT_IMAGES}.")
+            raise InvalidRequest("edit.too_many_images", count=len(images), limit=MAX_EDIT_IMAGES)
         model = await self.model_for(source, config)
         options = ImageOptions(safety_tolerance=config.safety_level)
         build_edit_input(model, instruction, len(images), options, False)
@@ -329,13 +337,13 @@ class Edit(commands.Cog):
         if isinstance(resolved, discord.Message):
             return resolved
         if isinstance(resolved, discord.DeletedReferencedMessage):
-            raise InvalidRequest("The message you replied to was deleted.")
+            raise InvalidRequest("edit.reply_deleted")
         try:
             return await message.channel.fetch_message(reference.message_id)
         except discord.NotFound as exc:
-            raise InvalidRequest("The message you replied to was deleted.") from exc
+            raise InvalidRequest("edit.reply_deleted") from exc
         except discord.Forbidden as exc:
-            raise InvalidRequest("I can't read the message you replied to.") from exc
+            raise InvalidRequest("edit.reply_unreadable") from exc
 
     async def _answer(self, message: discord.Message, content: str) -> None:
         try:

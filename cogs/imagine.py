@@ -9,6 +9,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.guild_gate import guild_config_of
+from bot.i18n import t
+from bot.i18n.translator import user_locale
 from bot.providers.catalog import (
     MAX_COUNT,
     MAX_PROMPT_CHARS,
@@ -18,7 +20,6 @@ from bot.providers.catalog import (
     ImageOptions,
     build_input,
 )
-from bot.rendering import text
 from cogs.common import QUALITY_CHOICES, RATIO_CHOICES, RESOLUTION_CHOICES, check_channel_permissions, requester_of
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class Imagine(commands.Cog):
         job = await self.bot.jobs.create_generate(
             requester, model, prompt, options, ack=lambda: interaction.response.defer(ephemeral=True, thinking=True)
         )
-        await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
+        await interaction.edit_original_response(content=t(user_locale(interaction), "job.queued", job_id=job.id))
 
 
 async def setup(bot: ImageBot) -> None:

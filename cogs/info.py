@@ -9,6 +9,8 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.guild_gate import guild_config_of
+from bot.i18n import msg, t
+from bot.i18n.translator import user_locale
 from bot.providers.catalog import MODELS, describe_support
 from bot.providers.router import PROVIDER_LABELS
 
@@ -24,18 +26,24 @@ class Info(commands.Cog):
 
     @app_commands.command(name="models", description="The image models, what they support and what they cost")
     async def models(self, interaction: discord.Interaction[ImageBot]) -> None:
+        locale = user_locale(interaction)
         lines = []
         default_model = (await guild_config_of(interaction)).model_or(self.bot.settings.default_model)
         for family in self.bot.catalogue.offered_families():  # the Hub's live list, else the bundled one
             services = [PROVIDER_LABELS[p] for p in self.bot.router.serving(family)]
             cost = await self.bot.quota.price(self.bot.db, interaction.guild_id, family, {})
-            default = " (default)" if family == default_model else ""
+            key = "models.line_default" if family == default_model else "models.line"
             lines.append(
-                f"**{MODELS[family].label}**{default} — {cost} credit{'s' if cost != 1 else ''} per image; "
-                f"served by {', '.join(services) or 'no configured service'}\n"
-                f"  options: {describe_support(family)}; editing with `/edit` or the Edit image menu"
+                t(
+                    locale,
+                    key,
+                    model=MODELS[family].label,
+                    cost=msg("credits.count", count=cost),
+                    services=", ".join(services) or msg("models.no_service"),
+                    options=describe_support(family),
+                )
             )
-        text = "\n".join(lines) or "No image model is on offer right now. Please try again later."
+        text = "\n".join(lines) or t(locale, "models.none")
         await interaction.response.send_message(text, ephemeral=True)
 
 

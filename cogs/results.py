@@ -19,6 +19,8 @@ from discord.ext import commands
 from bot.db.guild_settings import BUTTONS_FOR_EVERYONE, get_flag
 from bot.errors import ChannelNotAllowed, InvalidRequest
 from bot.guild_gate import check_interaction_channel, guild_config_of
+from bot.i18n import t
+from bot.i18n.translator import user_locale
 from bot.jobs.models import Job, JobState
 from bot.providers.catalog import MODELS, ImageOptions, edit_model_for
 from bot.providers.router import PROVIDER_LABELS
@@ -38,10 +40,7 @@ log = logging.getLogger(__name__)
 # so old results can still be looked at, cleaned up and stopped.
 STARTS_WORK = ("rr", "var", "ed", "up")
 # Actions only the requester or a member who can manage messages may take, whatever the server setting.
-MODERATED = {
-    "del": "Only the person who asked for this image, or a moderator, can delete it.",
-    "x": "Only the person who started this job, or a moderator, can cancel it.",
-}
+MODERATED = {"del": "buttons.delete_not_yours", "x": "buttons.cancel_not_yours"}
 VARY_PROMPT = "Create a close variation of this image, keeping its subject, style and composition. Original idea: {}"
 UPSCALE_PROMPT = (
     "Upscale this image to a higher resolution. Keep the content, composition and colours exactly the same."
@@ -64,27 +63,28 @@ class ResultButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=TEMP
 
     async def interaction_check(self, interaction: discord.Interaction[ImageBot]) -> bool:  # type: ignore[override]
         """Refusals are answered privately, never a silent 'interaction failed'."""
+        locale = user_locale(interaction)
         if self.action in STARTS_WORK:
             try:
                 await check_interaction_channel(interaction)
             except ChannelNotAllowed as exc:
-                await respond(interaction, exc.message)
+                await respond(interaction, exc.render(locale))
                 return False
         try:
             job = await interaction.client.store.get(self.job_id)
         except LookupError:
-            await respond(interaction, "This result is no longer available.")
+            await respond(interaction, t(locale, "buttons.result_gone"))
             return False
         if interaction.user.id == job.user_id or self.action == "info":
             return True
         if self.action in MODERATED:  # never opened up by `/settings buttons everyone:True`
             if interaction.permissions.manage_messages:
                 return True
-            await respond(interaction, MODERATED[self.action])
+            await respond(interaction, t(locale, MODERATED[self.action]))
             return False
         if await get_flag(interaction.client.db, interaction.guild_id, BUTTONS_FOR_EVERYONE):
             return True
-        await respond(interaction, f"Only <@{job.user_id}> can use these buttons on their image.")
+        await respond(interaction, t(locale, "buttons.not_yours", user=f"<@{job.user_id}>"))
         return False
 
     async def callback(self, interaction: discord.Interaction[ImageBot]) -> None:  # type: ignore[override]
@@ -99,21 +99,21 @@ def selected_image(interaction: discord.Interaction[ImageBot], index: int | None
     attachments = interaction.message.attachments if interaction.message else []
     position = index or 0
     if position >= len(attachments):
-        raise InvalidRequest("That image is no longer on this message.")
+        raise InvalidRequest("buttons.image_gone")
     return attachments[position]
 
 
 async def start(interaction: discord.Interaction[ImageBot], create: Callable[[], Awaitable[Job]]) -> None:
     """Create the job (which acknowledges the click once its row exists), then say which one it is."""
     job = await create()
-    await interaction.edit_original_response(content=text.QUEUED_CONFIRMATION.format(job_id=job.id))
+    await interaction.edit_original_response(content=t(user_locale(interaction), "job.queued", job_id=job.id))
 
 
 def reply_target(interaction: discord.Interaction[ImageBot]) -> int | None:
     return interaction.message.id if interaction.message else None
 
 
-GONE = "The images this edit started from are gone, so it can't be repeated."
+GONE = "buttons.inputs_gone"
 
 
 async def original_inputs(bot: ImageBot, job: Job) -> tuple[list[discord.Attachment], discord.Attachment | None]:
@@ -194,7 +194,7 @@ async def vary(interaction: discord.Interaction[ImageBot], job: Job, index: int 
 async def upscale(interaction: discord.Interaction[ImageBot], job: Job, index: int | None) -> None:
     target = upscale_target(job)
     if target is None:
-        raise InvalidRequest(f"{model_label(job.model)} has no higher resolution to upscale to.")
+        raise InvalidRequest("buttons.no_upscale", model=model_label(job.model))
     await edit_selected(interaction, job, index, UPSCALE_PROMPT, ImageOptions(resolution=target))
 
 
@@ -202,43 +202,50 @@ async def edit(interaction: discord.Interaction[ImageBot], job: Job, index: int 
     attachment = selected_image(interaction, index)
     cog = interaction.client.get_cog("Edit")
     if interaction.message is None or not isinstance(cog, Edit):
-        raise InvalidRequest("That image is no longer available.")
+        raise InvalidRequest("buttons.image_unavailable")
     modal = EditModal(cog, interaction, interaction.message, [attachment], edit_model_for(job.model))
     await interaction.response.send_modal(modal)
 
 
 async def info(interaction: discord.Interaction[ImageBot], job: Job, _: int | None) -> None:
+    locale = user_locale(interaction)
+    service = PROVIDER_LABELS.get(job.provider, job.provider)
+    task = job.provider_task_id or "—"
     lines = [
-        f"**Prompt**: {text.truncate(job.prompt, 1500)}",
-        f"**Model**: {model_label(job.model)} (`{job.model}`)",
-        f"**Options**: {options_summary(job)}",
-        f"**Seed**: {seed_line(job)}",
-        *([f"**Safety level**: {job.params['safety_tolerance']}"] if "safety_tolerance" in job.params else []),
-        f"**Task**: `{job.provider_task_id or '—'}` on {PROVIDER_LABELS.get(job.provider, job.provider)}"
-        + (f" (it reported a cost of {job.provider_cost:g})" if job.provider_cost is not None else ""),
-        f"**Time**: {time_line(job)}",
-        f"**Credits**: {job.cost}",
-        f"**Requested by** <@{job.user_id}> <t:{int(job.created_at)}:R> · job #{job.id}",
+        t(locale, "info.prompt", prompt=text.truncate(job.prompt, 1500)),
+        t(locale, "info.model", label=model_label(job.model), model=job.model),
+        t(locale, "info.options", options=options_summary(job, locale)),
+        t(locale, "info.seed", seed=seed_line(job, locale)),
+        *([t(locale, "info.safety", level=job.params["safety_tolerance"])] if "safety_tolerance" in job.params else []),
+        t(locale, "info.task_cost", task=task, service=service, cost=f"{job.provider_cost:g}")
+        if job.provider_cost is not None
+        else t(locale, "info.task", task=task, service=service),
+        t(locale, "info.time", time=time_line(job, locale)),
+        t(locale, "info.credits", count=job.cost),
+        t(locale, "info.requested", user=f"<@{job.user_id}>", when=f"<t:{int(job.created_at)}:R>", job_id=job.id),
     ]
     await interaction.response.send_message(
         "\n".join(lines), ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
     )
 
 
-def seed_line(job: Job) -> str:
-    seed = seed_text(job)
-    if seed is None:
-        return f"none ({model_label(job.model)} takes no seed)"
-    return "random (none was chosen)" if seed == "random" else seed
+def seed_line(job: Job, locale: str = "en") -> str:
+    if job.seed is not None:
+        return str(job.seed)
+    if seed_text(job) is None:
+        return t(locale, "info.seed_none", model=model_label(job.model))
+    return t(locale, "info.seed_random")
 
 
-def time_line(job: Job) -> str:
+def time_line(job: Job, locale: str = "en") -> str:
     """What the member waited, and how much of it the image service spent generating."""
     if job.delivered_at is None and job.finished_at is None:
-        return f"started <t:{int(job.created_at)}:R>, not finished yet"
-    waited = text.format_seconds(waited_seconds(job, job.finished_at))
-    generating = f", of which generating {text.format_seconds(job.duration_ms / 1000)}" if job.duration_ms else ""
-    return f"{waited} from request to result{generating}"
+        return t(locale, "info.time_running", when=f"<t:{int(job.created_at)}:R>")
+    waited = text.format_seconds(waited_seconds(job, job.finished_at), locale)
+    if job.duration_ms:
+        generating = text.format_seconds(job.duration_ms / 1000, locale)
+        return t(locale, "info.time_generating", waited=waited, generating=generating)
+    return t(locale, "info.time_waited", waited=waited)
 
 
 async def delete(interaction: discord.Interaction[ImageBot], job: Job, _: int | None) -> None:
@@ -246,19 +253,22 @@ async def delete(interaction: discord.Interaction[ImageBot], job: Job, _: int | 
     if interaction.message is not None:
         with contextlib.suppress(discord.NotFound):  # already gone is fine
             await interaction.message.delete()
-    await interaction.edit_original_response(content="Deleted.")
+    await interaction.edit_original_response(content=t(user_locale(interaction), "buttons.deleted"))
 
 
 async def cancel(interaction: discord.Interaction[ImageBot], job: Job, _: int | None) -> None:
     await interaction.response.defer(ephemeral=True, thinking=True)
     if job.state.terminal:
-        raise InvalidRequest("This job has already finished.")
+        raise InvalidRequest("buttons.already_finished")
     result = await interaction.client.runner.cancel(job.id)
+    locale = user_locale(interaction)
     if result.state is JobState.CANCELLED:
-        note = f" Your {job.cost} credits were given back." if job.cost else ""
-        await interaction.edit_original_response(content=f"Cancelled job #{job.id}.{note}")
+        answer = t(locale, "buttons.cancelled", job_id=job.id)
+        if job.cost:
+            answer += " " + t(locale, "buttons.refunded", count=job.cost)
+        await interaction.edit_original_response(content=answer)
     else:
-        await interaction.edit_original_response(content=f"Too late: job #{job.id} had already finished.")
+        await interaction.edit_original_response(content=t(locale, "buttons.too_late", job_id=job.id))
 
 
 ACTIONS = {"rr": reroll, "var": vary, "ed": edit, "up": upscale, "info": info, "del": delete, "x": cancel}

@@ -15,6 +15,8 @@ from discord.ext import commands
 
 from bot.errors import InvalidRequest
 from bot.guild_config import GuildConfig, GuildSettings, SettingsChange, load, model_label
+from bot.i18n import LANGUAGE_NAMES, LANGUAGES, msg, t
+from bot.i18n.translator import user_locale
 from bot.moderation import MAX_TERM_CHARS
 from bot.providers.catalog import DEFAULT_SAFETY_TOLERANCE, MODELS, TEXT_TO_IMAGE_MODELS
 
@@ -25,9 +27,15 @@ MODEL_CHOICES = [app_commands.Choice(name=MODELS[m].label, value=m) for m in TEX
 SAFETY_MODELS = ", ".join(MODELS[m].label for m in TEXT_TO_IMAGE_MODELS if "safety_tolerance" in MODELS[m].fields)
 
 
+LANGUAGE_CHOICES = [
+    *(app_commands.Choice(name=LANGUAGE_NAMES[code], value=code) for code in LANGUAGES),
+    app_commands.Choice(name="Automatic (the server's Discord language)", value="auto"),
+]
+
+
 def guild_of(interaction: discord.Interaction[ImageBot]) -> int:
     if interaction.guild_id is None:
-        raise InvalidRequest("These are server settings; use them inside a server.")
+        raise InvalidRequest("settings.server_only")
     return interaction.guild_id
 
 
@@ -36,20 +44,26 @@ def quoted(term: str) -> str:
     return f"“{discord.utils.escape_markdown(discord.utils.escape_mentions(term))}”"
 
 
-def describe(config: GuildConfig, bot_default: str) -> list[str]:
+def describe(config: GuildConfig, bot_default: str, locale: str = "en") -> list[str]:
     """Every setting of a server, one line each (for `/settings show`)."""
-    channels = " ".join(f"<#{c}>" for c in config.allowed_channels) or "every channel (the list is empty)"
+    channels = " ".join(f"<#{c}>" for c in config.allowed_channels) or t(locale, "settings.every_channel")
     model = config.default_model or bot_default
-    model_source = "set for this server" if config.default_model else "the bot's default"
-    safety_source = "set for this server" if config.safety_level else "the default"
-    terms = ", ".join(quoted(t) for t in config.blocklist) or "none"
-    buttons = "everyone" if config.buttons_for_everyone else "only the person who asked"
+    model_source = msg("settings.set_here") if config.default_model else msg("settings.bot_default")
+    safety_source = msg("settings.set_here") if config.safety_level else msg("settings.default")
+    terms = ", ".join(quoted(term) for term in config.blocklist) or t(locale, "settings.none")
+    buttons = msg("settings.buttons_everyone") if config.buttons_for_everyone else msg("settings.buttons_owner")
+    language = (
+        msg("settings.language_fixed", language=LANGUAGE_NAMES[config.locale])
+        if config.language
+        else msg("settings.language_auto", language=LANGUAGE_NAMES[config.locale])
+    )
     return [
-        f"**Channels**: {channels}",
-        f"**Default model**: {model_label(model)} ({model_source})",
-        f"**Safety level**: {config.safety} of 1 (strictest) to 6 ({safety_source}); sent to {SAFETY_MODELS}",
-        f"**Blocked terms** ({len(config.blocklist)}): {terms}",
-        f"**Result buttons**: {buttons}",
+        t(locale, "settings.show_channels", channels=channels),
+        t(locale, "settings.show_model", model=model_label(model), source=model_source),
+        t(locale, "settings.show_safety", level=config.safety, source=safety_source, models=SAFETY_MODELS),
+        t(locale, "settings.show_terms", count=len(config.blocklist), terms=terms),
+        t(locale, "settings.show_buttons", who=buttons),
+        t(locale, "settings.show_language", language=language),
     ]
 
 
@@ -86,8 +100,8 @@ class Settings(commands.Cog):
     @app_commands.describe(everyone="True: anyone may; False: only the person who asked")
     async def buttons(self, interaction: discord.Interaction[ImageBot], everyone: bool) -> None:
         await self.store.set_buttons(guild_of(interaction), interaction.user.id, everyone)
-        who = "everyone" if everyone else "only the person who asked"
-        await self.answer(interaction, f"Result buttons can now be used by {who}.")
+        who = msg("settings.buttons_everyone") if everyone else msg("settings.buttons_owner")
+        await self.answer(interaction, t(user_locale(interaction), "settings.buttons_set", who=who))
 
     @settings.command(name="channel", description="Allow or disallow the bot in a channel (empty list: everywhere)")
     @app_commands.describe(channel="A text channel", allowed="True: add it to the allowed channels; False: remove it")
@@ -96,36 +110,36 @@ class Settings(commands.Cog):
     ) -> None:
         change = await self.store.set_channel(guild_of(interaction), interaction.user.id, channel.id, allowed)
         listed = change.config.allowed_channels
-        state = "allowed" if allowed else "not listed"
-        head = f"{channel.mention} is {'now' if change.changed else 'already'} {state}."
+        locale = user_locale(interaction)
+        key = {
+            (True, True): "settings.channel_now_allowed",
+            (True, False): "settings.channel_already_allowed",
+            (False, True): "settings.channel_now_unlisted",
+            (False, False): "settings.channel_already_unlisted",
+        }[(allowed, change.changed)]
+        head = t(locale, key, channel=channel.mention)
         if listed:
-            tail = f" The bot can be used in: {' '.join(f'<#{c}>' for c in listed)} (and their threads)."
+            tail = t(locale, "settings.channels_listed", channels=" ".join(f"<#{c}>" for c in listed))
         else:
-            tail = " The list is empty, so the bot can be used in every channel."
-        await self.answer(interaction, head + tail)
+            tail = t(locale, "settings.channels_empty")
+        await self.answer(interaction, head + " " + tail)
 
     @settings.command(name="model", description="The model /imagine uses when none is chosen")
     @app_commands.describe(model="The server's default text-to-image model")
     @app_commands.choices(model=MODEL_CHOICES)
     async def model(self, interaction: discord.Interaction[ImageBot], model: str) -> None:
         await self.store.set_default_model(guild_of(interaction), interaction.user.id, model)
-        await self.answer(interaction, f"`/imagine` now uses **{model_label(model)}** when no model is chosen.")
+        await self.answer(interaction, t(user_locale(interaction), "settings.model_set", model=model_label(model)))
 
     @settings.command(name="safety", description="How strict the image services' safety filter is (1 strictest)")
     @app_commands.describe(level=f"1 (strictest) to 6 (most permissive); the default is {DEFAULT_SAFETY_TOLERANCE}")
     async def safety(self, interaction: discord.Interaction[ImageBot], level: app_commands.Range[int, 1, 6]) -> None:
         await self.store.set_safety(guild_of(interaction), interaction.user.id, level)
-        note = (
-            " Image services that cannot apply a level are not used for those models here while it is not "
-            f"{DEFAULT_SAFETY_TOLERANCE}."
-            if str(level) != DEFAULT_SAFETY_TOLERANCE
-            else ""
-        )
-        await self.answer(
-            interaction,
-            f"Safety level is now **{level}** (1 strictest, 6 most permissive) for new images from {SAFETY_MODELS}."
-            + note,
-        )
+        locale = user_locale(interaction)
+        answer = t(locale, "settings.safety_set", level=level, models=SAFETY_MODELS)
+        if str(level) != DEFAULT_SAFETY_TOLERANCE:
+            answer += " " + t(locale, "settings.safety_note", default=DEFAULT_SAFETY_TOLERANCE)
+        await self.answer(interaction, answer)
 
     @blocklist.command(name="add", description="Refuse prompts that contain this word or phrase")
     @app_commands.describe(term="A word or phrase; matched as whole words, ignoring case and accents")
@@ -133,7 +147,8 @@ class Settings(commands.Cog):
         self, interaction: discord.Interaction[ImageBot], term: app_commands.Range[str, 1, MAX_TERM_CHARS]
     ) -> None:
         change = await self.store.add_term(guild_of(interaction), interaction.user.id, term)
-        await self.answer(interaction, self._terms_answer(change, "added", "was already blocked"))
+        key = "settings.term_added" if change.changed else "settings.term_already"
+        await self.answer(interaction, self._terms_answer(interaction, change, key))
 
     @blocklist.command(name="remove", description="Stop refusing this word or phrase")
     @app_commands.describe(term="A blocked word or phrase")
@@ -141,28 +156,39 @@ class Settings(commands.Cog):
         self, interaction: discord.Interaction[ImageBot], term: app_commands.Range[str, 1, MAX_TERM_CHARS]
     ) -> None:
         change = await self.store.remove_term(guild_of(interaction), interaction.user.id, term)
-        await self.answer(interaction, self._terms_answer(change, "removed", "was not blocked"))
+        key = "settings.term_removed" if change.changed else "settings.term_not_blocked"
+        await self.answer(interaction, self._terms_answer(interaction, change, key))
 
-    def _terms_answer(self, change: SettingsChange, done: str, unchanged: str) -> str:
-        count = len(change.config.blocklist)
-        outcome = f"Term {done}." if change.changed else f"That term {unchanged}."
-        return f"{outcome} {count} term{'s are' if count != 1 else ' is'} blocked on this server."
+    def _terms_answer(self, interaction: discord.Interaction[ImageBot], change: SettingsChange, key: str) -> str:
+        locale = user_locale(interaction)
+        return t(locale, key) + " " + t(locale, "settings.terms_count", count=len(change.config.blocklist))
+
+    @settings.command(name="language", description="The language of status and result messages in this server")
+    @app_commands.describe(language="English, 简体中文, or automatic: the server's language in Discord")
+    @app_commands.choices(language=LANGUAGE_CHOICES)
+    async def language(self, interaction: discord.Interaction[ImageBot], language: str) -> None:
+        chosen = None if language == "auto" else language
+        change = await self.store.set_language(guild_of(interaction), interaction.user.id, chosen)
+        name = LANGUAGE_NAMES[change.config.locale]
+        key = "settings.language_set" if chosen else "settings.language_set_auto"
+        await self.answer(interaction, t(user_locale(interaction), key, language=name))
 
     @settings.command(name="show", description="Every setting of this server")
     async def show(self, interaction: discord.Interaction[ImageBot]) -> None:
         guild = guild_of(interaction)
         config = await load(self.bot.db, guild, max_age=0)  # exactly what is stored
-        lines = describe(config, self.bot.settings.default_model)
+        locale = user_locale(interaction)
+        lines = describe(config, self.bot.settings.default_model, locale)
         recent = await self.store.recent_changes(guild)
         if recent:
-            lines.append("\n**Recent changes**")
+            lines.append("\n" + t(locale, "audit.recent"))
             lines += [f"<t:{int(e.created_at)}:R> <@{e.actor_id}> {e.action.removeprefix('settings ')}" for e in recent]
         content = "\n".join(lines)
         if len(content) <= 2000:
             await self.answer(interaction, content)
             return
         # A long blocklist does not fit Discord's 2000 characters: the full list goes in a file.
-        lines[3] = f"**Blocked terms** ({len(config.blocklist)}): in the attached file"
+        lines[3] = t(locale, "settings.show_terms", count=len(config.blocklist), terms=t(locale, "settings.terms_file"))
         listing = discord.File(io.BytesIO("\n".join(config.blocklist).encode()), filename="blocked-terms.txt")
         await interaction.response.send_message(
             "\n".join(lines)[:2000], file=listing, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()

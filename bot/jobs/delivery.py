@@ -60,7 +60,8 @@ class Publisher(Protocol):
         ...
 
     async def answer(self, job: Job, content: str) -> None:
-        """Edit the member's private answer to the request that created the job (`job.answer_token`)."""
+        """Edit the member's private answer to the request that created the job (`job.answer_token`); `content` is
+        encoded like the failure reasons (bot.rendering.text)."""
         ...
 
     async def find_status(self, job: Job) -> int | None:

@@ -213,7 +213,7 @@ class JobRunner(JobMessages):
         if job.answer_token is None or self._clock() - job.created_at > ANSWER_WINDOW_SECONDS:
             return
         try:
-            await self._publisher.answer(job, text.QUEUED_CONFIRMATION.format(job_id=job.id))
+            await self._publisher.answer(job, text.queued_answer(job.id))
         except DeliveryError as exc:
             log.info("job %d: could not answer the request again: %s", job.id, exc)
 

@@ -121,7 +121,7 @@ class JobService:
         """The same request again (Reroll): same model, prompt and options, with a new seed where there is one."""
         spec = MODELS.get(job.model)
         if spec is None:
-            raise InvalidRequest("This result's model is no longer offered.")
+            raise InvalidRequest("rerun.model_gone")
         params = dict(job.params)
         if "seed" in spec.fields:
             params["seed"] = random.randint(0, MAX_SEED)
@@ -133,7 +133,7 @@ class JobService:
         try:
             payload = spec.input_model.model_validate({**params, **extra})
         except ValidationError as exc:
-            raise InvalidRequest(f"This request can't be repeated: {describe_invalid(exc)}") from exc
+            raise InvalidRequest("rerun.invalid", detail=describe_invalid(exc)) from exc
         if job.kind != "edit" or read is None:
             new = await self._insert(requester, job.kind, job.model, payload, JobState.QUEUED, reply_to_message_id)
             await self._acknowledge(new, ack)
@@ -164,10 +164,7 @@ class JobService:
         try:
             return await asyncio.to_thread(fit_inputs, images, len(images) + (mask is not None), upload_limit)
         except ImageError as exc:  # too large even compressed (the inputs were checked before)
-            raise InvalidRequest(
-                "These images are too large to attach together in this channel, even compressed. "
-                "Try fewer or smaller images."
-            ) from exc
+            raise InvalidRequest("edit.inputs_too_large") from exc
 
     async def _acknowledge(self, job: Job, ack: Ack | None) -> None:
         """Acknowledge the request whose row now exists; if that fails (too late, Discord down), the member saw it

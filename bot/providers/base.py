@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from bot.i18n import Msg, msg
+
 
 class TaskState(enum.StrEnum):
     """A provider task's state, normalised across APIs."""
@@ -36,16 +38,17 @@ class TaskStatus:
 
 
 class ProviderError(Exception):
-    """Base for provider failures. `user_message` is safe to show; str() is for logs."""
+    """Base for provider failures. `user_message` is safe to show (an encoded catalogue message, rendered in the
+    server's language on the status message: bot/i18n); str() is for logs."""
 
-    user_message = "The image service failed."
+    user_message = msg("provider.failed").encode()
     code = "provider_error"
 
 
 class ProviderAuthError(ProviderError):
     """401/403: the bot's API key or account is wrong. Not the user's fault; never retried."""
 
-    user_message = "The bot's image service is not set up correctly. Please tell a server admin."
+    user_message = msg("provider.auth").encode()
     code = "provider_auth"
 
 
@@ -59,33 +62,31 @@ class ProviderRejected(ProviderError):
         self.status = status
         self.detail = detail
         if status == 402:
-            self.user_message = "The bot's image credits are used up. Please tell a server admin."
-        elif detail:
-            self.user_message = f"The image service refused this request: {detail}"
+            self.user_message = msg("provider.out_of_credits").encode()
+        elif detail:  # the provider's own words, as it wrote them
+            self.user_message = msg("provider.rejected_detail", detail=detail).encode()
         else:
-            self.user_message = "The image service refused this request."
+            self.user_message = msg("provider.rejected").encode()
 
 
 class ProviderUnavailable(ProviderError):
     """429/5xx/network errors that outlived every retry."""
 
-    user_message = "The image service is unavailable right now. Please try again in a few minutes."
+    user_message = msg("provider.unavailable").encode()
     code = "provider_unavailable"
 
 
 class SubmitOutcomeUnknown(ProviderError):
     """The submit request was sent but no answer came back, so a task may or may not exist."""
 
-    user_message = (
-        "The image service did not confirm the request, so it was stopped to avoid running it twice. Please try again."
-    )
+    user_message = msg("provider.submit_unknown").encode()
     code = "submit_unknown"
 
 
 class ProviderProtocolError(ProviderError):
     """The provider answered with a payload this bot does not understand."""
 
-    user_message = "The image service sent an answer the bot could not read."
+    user_message = msg("provider.protocol").encode()
     code = "provider_protocol"
 
 
@@ -95,7 +96,7 @@ class ImageProvider(Protocol):
     name: str
     idempotent_submit: bool
 
-    def unsupported(self, model: str, params: dict[str, Any]) -> str | None:
+    def unsupported(self, model: str, params: dict[str, Any]) -> Msg | None:
         """Why this provider cannot serve a request (Hub model id and Hub-shaped params), or None if it can."""
         ...
 

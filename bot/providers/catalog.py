@@ -292,7 +292,7 @@ def build_input(model_id: str, prompt: str, options: ImageOptions) -> HubInput:
     spec = MODELS.get(model_id)
     if spec is None or spec.edit:
         raise InvalidRequest(
-            f"Unknown model `{model_id}`. Choose one of: {', '.join(f'`{m}`' for m in TEXT_TO_IMAGE_MODELS)}."
+            "request.unknown_model", model=model_id, models=", ".join(f"`{m}`" for m in TEXT_TO_IMAGE_MODELS)
         )
     return _build(spec, prompt, options, {})
 
@@ -301,15 +301,15 @@ def build_edit_input(model_id: str, prompt: str, image_count: int, options: Imag
     """Validate an edit request. Image URLs are placeholders here; the runner fills in the hosted ones."""
     spec = MODELS.get(model_id)
     if spec is None or not spec.edit:
-        raise InvalidRequest(f"Unknown edit model `{model_id}`. Choose one of: {', '.join(EDIT_MODELS)}.")
+        raise InvalidRequest("request.unknown_edit_model", model=model_id, models=", ".join(EDIT_MODELS))
     if image_count < 1:
-        raise InvalidRequest("Attach the image you want to edit.")
+        raise InvalidRequest("edit.attach_image")
     if image_count > MAX_EDIT_IMAGES:
-        raise InvalidRequest(f"That's {image_count} images; an edit takes at most {MAX_EDIT_IMAGES}.")
+        raise InvalidRequest("edit.too_many_images", count=image_count, limit=MAX_EDIT_IMAGES)
     extra: dict[str, Any] = {"image_urls": [PLACEHOLDER_URL] * image_count}
     if has_mask:
         if "mask_url" not in spec.fields:
-            raise InvalidRequest(f"**{spec.label}** does not take a mask; only GPT Image 2 Edit does.")
+            raise InvalidRequest("edit.no_mask", model=spec.label)
         extra["mask_url"] = PLACEHOLDER_URL
     return _build(spec, prompt, options, extra)
 
@@ -317,28 +317,28 @@ def build_edit_input(model_id: str, prompt: str, image_count: int, options: Imag
 def _check_ranges(options: ImageOptions) -> None:
     """Options a modified client could send out of range, answered in words (Discord checks them, we check too)."""
     if options.count is not None and not (isinstance(options.count, int) and 1 <= options.count <= MAX_COUNT):
-        raise InvalidRequest(f"`count` must be a whole number from 1 to {MAX_COUNT}.")
+        raise InvalidRequest("request.range", option="count", low=1, high=MAX_COUNT)
     if options.seed is not None and not (isinstance(options.seed, int) and 0 <= options.seed <= MAX_SEED):
-        raise InvalidRequest(f"`seed` must be a whole number from 0 to {MAX_SEED}.")
+        raise InvalidRequest("request.range", option="seed", low=0, high=MAX_SEED)
 
 
 def _build(spec: ModelSpec, prompt: str, options: ImageOptions, extra: dict[str, Any]) -> HubInput:
     prompt = clean_prompt(prompt)
     if is_blank(prompt):
-        raise InvalidRequest("Please describe what you want: the prompt is empty.")
+        raise InvalidRequest("request.empty_prompt")
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise InvalidRequest(f"The prompt is {len(prompt)} characters long; the limit is {MAX_PROMPT_CHARS}.")
+        raise InvalidRequest("request.prompt_too_long", length=len(prompt), limit=MAX_PROMPT_CHARS)
     _check_ranges(options)
     supported = supported_options(spec.id)
     for name, value in options.given().items():
         if name not in supported:
             raise InvalidRequest(
-                f"**{spec.label}** does not support `{name}`. It supports: {describe_support(spec.id)}."
+                "request.unsupported_option", model=spec.label, option=name, supported=describe_support(spec.id)
             )
         allowed = supported[name]
         if allowed is not None and value not in allowed:
             raise InvalidRequest(
-                f"**{spec.label}** does not support `{name}` = `{value}`. Allowed values: {', '.join(allowed)}."
+                "request.unsupported_value", model=spec.label, option=name, value=value, allowed=", ".join(allowed)
             )
     params: dict[str, Any] = {"prompt": prompt, **extra}
     if options.count is not None:
@@ -361,7 +361,7 @@ def _build(spec: ModelSpec, prompt: str, options: ImageOptions, extra: dict[str,
     try:
         return spec.input_model.model_validate(params)
     except ValidationError as exc:
-        raise InvalidRequest(f"That request is not valid for **{spec.label}**: {describe_invalid(exc)}.") from exc
+        raise InvalidRequest("request.invalid", model=spec.label, detail=describe_invalid(exc)) from exc
 
 
 def api_params(payload: HubInput) -> dict[str, Any]:

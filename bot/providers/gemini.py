@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from bot.i18n import Msg, msg
 from bot.ops.logs import log_context
 from bot.providers.base import ProviderError, ProviderProtocolError, ProviderUnavailable, TaskState, TaskStatus
 from bot.providers.catalog import DEFAULT_SAFETY_TOLERANCE, RATIOS_10
@@ -33,7 +34,7 @@ _STATES = {
 class PartialSubmit(ProviderError):
     """Only some of a multi-image request's tasks were created."""
 
-    user_message = "The image service accepted only part of this request, so it was stopped. Please try again."
+    user_message = msg("provider.partial").encode()
     code = "partial_submit"
 
 
@@ -43,23 +44,23 @@ class GeminiProvider(BearerApi):
     name = "gemini"
     idempotent_submit = False
 
-    def unsupported(self, model: str, params: dict[str, Any]) -> str | None:
+    def unsupported(self, model: str, params: dict[str, Any]) -> Msg | None:
         family = model.removesuffix("-edit")
         if family not in MODEL_IDS:
-            return "this endpoint has no such model"
+            return msg("service.endpoint_no_model")
         if "seed" in params:
-            return "it takes no seed"
+            return msg("service.no_seed")
         if "mask_url" in params:
-            return "it takes no mask"
+            return msg("service.no_mask")
         if params.get("safety_tolerance", DEFAULT_SAFETY_TOLERANCE) != DEFAULT_SAFETY_TOLERANCE:
-            return "it has no safety level setting, and this server sets one"
+            return msg("service.no_safety")
         ratio = params.get("aspect_ratio")
         if ratio not in (None, "auto", *RATIOS_10) and not (ratio in EXTREME_RATIOS and family == "nano-banana-2"):
-            return f"it has no {ratio} aspect ratio"
+            return msg("service.no_ratio", ratio=str(ratio))
         if params.get("resolution") not in (None, "1K", "2K", "4K") or (
             family == "nano-banana" and params.get("resolution") not in (None, "1K")
         ):
-            return f"it has no {params.get('resolution')} resolution for this model"
+            return msg("service.no_resolution_for_model", resolution=str(params.get("resolution")))
         return None
 
     def request_body(self, model: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import httpx
 from pydantic import SecretStr
 
 from bot import __version__
+from bot.i18n import msg
 from bot.ops.logs import log_context
 from bot.providers.base import (
     ProviderAuthError,
@@ -204,7 +205,7 @@ async def send(
 class ImageTooLarge(ProviderError):
     """A result image is bigger than the bot will download."""
 
-    user_message = "The image service returned an image too large to download."
+    user_message = msg("provider.result_too_big").encode()
     code = "result_too_large"
 
 

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+from bot.i18n import Msg
 from bot.ops.logs import log_context
 from bot.providers.base import ProviderProtocolError, TaskState, TaskStatus
 from bot.providers.http import BearerApi, preview
@@ -28,7 +29,7 @@ class HubProvider(BearerApi):
     name = "hub"
     idempotent_submit = False  # the Hub documents no idempotency key: a retried POST may create a second task
 
-    def unsupported(self, model: str, params: dict[str, Any]) -> str | None:
+    def unsupported(self, model: str, params: dict[str, Any]) -> Msg | None:
         return None  # requests are validated against the Hub's own input models
 
     def request_body(self, model: str, params: dict[str, Any]) -> dict[str, Any]:

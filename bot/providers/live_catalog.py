@@ -11,6 +11,7 @@ import contextlib
 import logging
 from typing import Protocol
 
+from bot.i18n import Msg, msg
 from bot.providers.base import ProviderAuthError, ProviderError
 from bot.providers.catalog import MODELS, TEXT_TO_IMAGE_MODELS
 
@@ -45,13 +46,13 @@ class ModelCatalogue:
         """Text-to-image models on offer, in catalogue order."""
         return [m for m in TEXT_TO_IMAGE_MODELS if self.is_offered(m)]
 
-    def refusal(self, model: str) -> str | None:
+    def refusal(self, model: str) -> Msg | None:
         """Why `model` cannot be used, in words for the user, or None when it is offered."""
         if self.is_offered(model):
             return None
         label = MODELS[model].label if model in MODELS else model
-        offered = ", ".join(MODELS[m].label for m in self.offered_families()) or "none right now"
-        return f"{label} is no longer offered by the image service. Models on offer: {offered}."
+        offered = ", ".join(MODELS[m].label for m in self.offered_families())
+        return msg("request.model_withdrawn", model=label, offered=offered or msg("request.none_offered"))
 
     async def refresh(self, *, raise_auth: bool = False) -> None:
         """Read the Hub's list; on any failure fall back to the bundled catalogue (ProviderAuthError is

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from bot.i18n import Msg, msg
 from bot.ops.logs import log_context
 from bot.providers.base import ProviderProtocolError, ProviderRejected, TaskState, TaskStatus
 from bot.providers.catalog import DEFAULT_SAFETY_TOLERANCE
@@ -35,28 +36,28 @@ class MindVideoProvider(BearerApi):
     name = "mindvideo"
     idempotent_submit = True
 
-    def unsupported(self, model: str, params: dict[str, Any]) -> str | None:
+    def unsupported(self, model: str, params: dict[str, Any]) -> Msg | None:
         family = model.removesuffix("-edit")
         if family not in SLUGS:
-            return "it has no such model"
+            return msg("service.no_such_model")
         if "seed" in params:
-            return "it takes no seed"
+            return msg("service.no_seed")
         if params.get("safety_tolerance", DEFAULT_SAFETY_TOLERANCE) != DEFAULT_SAFETY_TOLERANCE:
-            return "it has no safety level setting, and this server sets one"
+            return msg("service.no_safety")
         if len(str(params.get("prompt", ""))) > MAX_PROMPT:
-            return f"its prompts are limited to {MAX_PROMPT} characters"
+            return msg("service.prompt_limit", limit=MAX_PROMPT)
         if int(params.get("num_images", 1)) > MAX_N.get(family, 4):
-            return f"it makes at most {MAX_N.get(family, 4)} image(s) per request"
+            return msg("service.max_images", count=MAX_N.get(family, 4))
         if "mask_url" in params and family != "nano-banana":
-            return "a mask is only documented for its Gemini 2.5 model"
+            return msg("service.mask_gemini_only")
         if family == "gpt-image-2" and isinstance(params.get("image_size"), dict):
-            return "custom sizes are not documented for it"
+            return msg("service.no_custom_size")
         if params.get("aspect_ratio") not in (None, *SIZES):
-            return f"it has no {params.get('aspect_ratio')} aspect ratio"
+            return msg("service.no_ratio", ratio=str(params.get("aspect_ratio")))
         if family == "nano-banana" and params.get("resolution") not in (None, "1K"):
-            return "it only makes 1K images with this model"
+            return msg("service.only_1k")
         if params.get("resolution") == "0.5K":
-            return "it has no 0.5K resolution"
+            return msg("service.no_resolution", resolution="0.5K")
         return None
 
     def request_body(self, model: str, params: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.errors import InvalidRequest
+from bot.i18n import Msg, msg
 from bot.providers.base import ImageProvider
 from bot.providers.live_catalog import ModelCatalogue
 
@@ -42,14 +43,17 @@ class Router:
         if refusal is not None:
             raise InvalidRequest(refusal)
         family = model.removesuffix("-edit")
-        route, reasons = [], []
+        route: list[str] = []
+        reasons: list[Msg] = []
         for name in self.order(family):
             reason = self.providers[name].unsupported(model, params)
             if reason is None:
                 route.append(name)
             else:
-                reasons.append(f"{PROVIDER_LABELS.get(name, name)}: {reason}")
+                reasons.append(msg("request.service_reason", service=PROVIDER_LABELS.get(name, name), reason=reason))
         if not route:
-            why = "; ".join(reasons) or "no image service is configured for it"
-            raise InvalidRequest(f"No image service on this bot can make that request ({why}).")
+            why = reasons[0] if reasons else msg("request.no_service_configured")
+            for reason in reasons[1:]:
+                why = msg("list.semicolon", first=why, second=reason)
+            raise InvalidRequest("request.no_service", why=why)
         return route

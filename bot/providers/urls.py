@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from bot.i18n import msg
 from bot.providers.base import ProviderError, ProviderProtocolError, ProviderUnavailable
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,7 @@ _LOCAL_SUFFIXES = (".localhost", ".local", ".localdomain", ".internal", ".home.a
 class UnsafeResultUrl(ProviderError):
     """A result URL (or a redirect) pointing at an address the bot does not fetch from."""
 
-    user_message = "The image service pointed to an address the bot will not download from."
+    user_message = msg("provider.bad_address").encode()
     code = "result_url_refused"
 
 

@@ -8,11 +8,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from bot.i18n import Msg, msg
+
 
 class Period(enum.StrEnum):
     DAY = "day"
     WEEK = "week"
     MONTH = "month"
+
+    @property
+    def this(self) -> Msg:
+        """ "this day/week/month", as a catalogue message."""
+        return msg({"day": "period.this_day", "week": "period.this_week", "month": "period.this_month"}[self.value])
+
+    @property
+    def per(self) -> Msg:
+        """ "per day/week/month", as a catalogue message."""
+        return msg({"day": "period.per_day", "week": "period.per_week", "month": "period.per_month"}[self.value])
 
 
 class Source(enum.StrEnum):

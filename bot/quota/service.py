@@ -14,6 +14,7 @@ import aiosqlite
 from bot.db import Database
 from bot.db.database import Params, Transaction
 from bot.errors import UserFacingError
+from bot.i18n import msg
 from bot.quota.policy import (
     Limit,
     Period,
@@ -247,24 +248,24 @@ class QuotaService:
         thread inside the creation's transaction); raise TooManyJobs or QuotaExceeded, else return how many of
         the credits come from this period (the rest from bonus)."""
         if guild_id is None and not self.config.allow_dms:
-            raise QuotaExceeded("Image generation is not available in DMs on this bot. Use it in a server.")
+            raise QuotaExceeded("quota.no_dms")
         now = self._now()
         start = period_start(limit.period, now).timestamp()
         row = conn.execute(_STANDING, {"user": user_id, "guild": guild_key(guild_id), "start": start}).fetchone()
         live, used, bonus = int(row[0]), int(row[1]), int(row[2])
         cap = self.config.max_running_per_user + self.config.max_waiting_per_user
         if live >= cap:
-            raise TooManyJobs(
-                f"You already have {live} images in progress or waiting (the limit is {cap}). "
-                "Please wait for one to finish."
-            )
+            raise TooManyJobs("quota.too_many_jobs", count=live, limit=cap)
         usage = Usage(limit, used, bonus, next_reset(limit.period, now))
         remaining = usage.remaining
         if remaining is not None and cost > remaining:
             when = int(usage.resets_at.timestamp())
             raise QuotaExceeded(
-                f"This needs **{cost}** credit{'s' if cost != 1 else ''} and you have **{remaining}** left "
-                f"this {usage.limit.period}. Your credits come back <t:{when}:R> (<t:{when}:f>)."
+                "quota.not_enough",
+                needed=msg("credits.bold", count=cost),
+                remaining=remaining,
+                period=usage.limit.period.this,
+                when=when,
             )
         return cost if limit.credits is None else min(cost, max(0, limit.credits - used))
 

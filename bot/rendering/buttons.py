@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.i18n import DEFAULT_LOCALE, t
 from bot.jobs.models import Job
 
 TEMPLATE = r"img:(?P<action>rr|var|ed|up|info|del|x):(?P<job>[0-9]{1,19})(?::(?P<index>[0-9]))?"
@@ -26,7 +27,7 @@ def upscale_target(job: Job) -> str | None:
     return UPSCALE_NEXT.get(current)
 
 
-def result_view(job: Job, image_count: int) -> discord.ui.View:
+def result_view(job: Job, image_count: int, locale: str = DEFAULT_LOCALE) -> discord.ui.View:
     """Reroll, Info, Delete and the per-image Vary, Edit, Upscale, in as few rows as read well.
 
     One image: the job's actions on one row, the image's on a second. Several: one row per action
@@ -34,22 +35,31 @@ def result_view(job: Job, image_count: int) -> discord.ui.View:
     """
     view = discord.ui.View(timeout=None)
     general: list[discord.ui.Button[discord.ui.View]] = [
-        discord.ui.Button(label="Reroll", emoji="🔄", custom_id=custom_id("rr", job.id)),
-        discord.ui.Button(label="Info", emoji="ℹ️", custom_id=custom_id("info", job.id)),
+        discord.ui.Button(label=t(locale, "button.reroll"), emoji="🔄", custom_id=custom_id("rr", job.id)),
+        discord.ui.Button(label=t(locale, "button.info"), emoji="ℹ️", custom_id=custom_id("info", job.id)),
         discord.ui.Button(
-            label="Delete", emoji="🗑️", style=discord.ButtonStyle.danger, custom_id=custom_id("del", job.id)
+            label=t(locale, "button.delete"),
+            emoji="🗑️",
+            style=discord.ButtonStyle.danger,
+            custom_id=custom_id("del", job.id),
         ),
     ]
-    per_image = [("var", "Vary", discord.ButtonStyle.secondary), ("ed", "Edit", discord.ButtonStyle.secondary)]
+    per_image = [
+        ("var", ("button.vary", "button.vary_n"), discord.ButtonStyle.secondary),
+        ("ed", ("button.edit", "button.edit_n"), discord.ButtonStyle.secondary),
+    ]
     if upscale_target(job) is not None:
-        per_image.append(("up", "Upscale", discord.ButtonStyle.primary))
+        per_image.append(("up", ("button.upscale", "button.upscale_n"), discord.ButtonStyle.primary))
     images = max(1, min(image_count, MAX_IMAGES))
     if images == 1:
-        rows = [general, [_image_button(job, action, label, style, 0, 1) for action, label, style in per_image]]
+        rows = [
+            general,
+            [_image_button(job, action, t(locale, one), style, 0) for action, (one, _), style in per_image],
+        ]
     else:
         rows = [
-            [_image_button(job, action, label, style, i, images) for i in range(images)]
-            for action, label, style in per_image
+            [_image_button(job, action, t(locale, numbered, number=i + 1), style, i) for i in range(images)]
+            for action, (_, numbered), style in per_image
         ]
         for index, button in enumerate(general):
             target = rows[min(index, len(rows) - 1)]
@@ -65,15 +75,13 @@ def result_view(job: Job, image_count: int) -> discord.ui.View:
 
 
 def _image_button(
-    job: Job, action: str, label: str, style: discord.ButtonStyle, index: int, count: int
+    job: Job, action: str, label: str, style: discord.ButtonStyle, index: int
 ) -> discord.ui.Button[discord.ui.View]:
-    text = label if count == 1 else f"{label[0]}{index + 1}"
-    return discord.ui.Button(label=text, style=style, custom_id=custom_id(action, job.id, index))
+    return discord.ui.Button(label=label, style=style, custom_id=custom_id(action, job.id, index))
 
 
-def cancel_view(job: Job) -> discord.ui.View:
+def cancel_view(job: Job, locale: str = DEFAULT_LOCALE) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(
-        discord.ui.Button(label="Cancel", style=discord.ButtonStyle.secondary, custom_id=custom_id("x", job.id))
-    )
+    label = t(locale, "button.cancel")
+    view.add_item(discord.ui.Button(label=label, style=discord.ButtonStyle.secondary, custom_id=custom_id("x", job.id)))
     return view

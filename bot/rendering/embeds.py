@@ -6,6 +6,7 @@ import time
 
 import discord
 
+from bot.i18n import LANGUAGES, render, t
 from bot.jobs.delivery import Phase, StatusUpdate
 from bot.jobs.models import Job
 from bot.providers.catalog import MODELS
@@ -19,13 +20,13 @@ _COLOURS = {
     Phase.FAILED: discord.Colour.red(),
     Phase.CANCELLED: discord.Colour.dark_grey(),
 }
-_OPTION_NAMES = {
-    "aspect_ratio": "aspect",
-    "resolution": "resolution",
-    "num_images": "count",
-    "seed": "seed",
-    "quality": "quality",
-    "image_size": "size",
+_OPTION_KEYS = {
+    "aspect_ratio": "option.aspect",
+    "resolution": "option.resolution",
+    "num_images": "option.count",
+    "seed": "option.seed",
+    "quality": "option.quality",
+    "image_size": "option.size",
 }
 
 
@@ -34,61 +35,70 @@ def model_label(model: str) -> str:
     return spec.label if spec else model
 
 
-def options_summary(job: Job) -> str:
+def options_summary(job: Job, locale: str = "en") -> str:
     parts = []
-    for key, label in _OPTION_NAMES.items():
+    for key, label in _OPTION_KEYS.items():
         value = job.params.get(key)
         if isinstance(value, dict):
             value = f"{value.get('width')}×{value.get('height')}"
         if value is not None:
-            parts.append(f"{label} {value}")
-    return " · ".join(parts) or "defaults"
+            parts.append(t(locale, label, value=value))
+    return " · ".join(parts) or t(locale, "option.defaults")
 
 
 def message_link(job: Job, message_id: int) -> str:
     return f"https://discord.com/channels/{job.guild_id or '@me'}/{job.channel_id}/{message_id}"
 
 
-def status_embed(job: Job, update: StatusUpdate) -> discord.Embed:
-    """The status message: prompt, model, options, and what is happening now."""
+def status_embed(job: Job, update: StatusUpdate, locale: str = "en") -> discord.Embed:
+    """The status message, in the server's language: prompt (as written), model, options, what is happening now."""
     embed = discord.Embed(colour=_COLOURS[update.phase], description=truncate(job.prompt, 4000))
     if update.phase is Phase.QUEUED:
-        ahead = f" — {update.position} ahead of you" if update.position else ""
-        embed.title = f"⏳ Queued{ahead}"
+        embed.title = (
+            t(locale, "status.queued_behind", count=update.position) if update.position else t(locale, "status.queued")
+        )
     elif update.phase is Phase.GENERATING:
-        embed.title = "🎨 Generating…"
+        embed.title = t(locale, "status.generating")
         if job.submitted_at:
-            embed.add_field(name="Started", value=f"<t:{int(job.submitted_at)}:R>")
+            embed.add_field(name=t(locale, "status.started"), value=f"<t:{int(job.submitted_at)}:R>")
     elif update.phase is Phase.DONE:
-        embed.title = "✅ Done"
+        embed.title = t(locale, "status.done")
         if update.result_message_id:
-            embed.add_field(name="Result", value=f"[Jump to the image]({message_link(job, update.result_message_id)})")
+            link = message_link(job, update.result_message_id)
+            embed.add_field(name=t(locale, "status.result"), value=t(locale, "status.jump", link=link))
     elif update.phase is Phase.CANCELLED:
-        embed.title = "⏹️ Cancelled"
+        embed.title = t(locale, "status.cancelled")
     else:
-        embed.title = "❌ Failed"
-        embed.add_field(name="Why", value=truncate(update.reason or "Unknown error.", 1024), inline=False)
-    embed.add_field(name="Model", value=model_label(job.model))
-    embed.add_field(name="Options", value=options_summary(job))
-    embed.add_field(name="Requested by", value=f"<@{job.user_id}>")
+        embed.title = t(locale, "status.failed")
+        why = render(update.reason, locale) if update.reason else t(locale, "status.unknown_error")
+        embed.add_field(name=t(locale, "status.why"), value=truncate(why, 1024), inline=False)
+    embed.add_field(name=t(locale, "field.model"), value=model_label(job.model))
+    embed.add_field(name=t(locale, "field.options"), value=options_summary(job, locale))
+    embed.add_field(name=t(locale, "field.requested_by"), value=f"<@{job.user_id}>")
     if job.cost:
         given_back = update.phase in (Phase.FAILED, Phase.CANCELLED) and update.refunded
-        embed.add_field(name="Credits", value=f"{job.cost} (given back)" if given_back else str(job.cost))
-    embed.set_footer(text=status_footer(job))
+        credits = t(locale, "status.credits_given_back", cost=job.cost) if given_back else str(job.cost)
+        embed.add_field(name=t(locale, "field.credits"), value=credits)
+    embed.set_footer(text=status_footer(job, locale))
     return embed
 
 
-def status_footer(job: Job) -> str:
-    """Also how a status message posted without its id being recorded is found again."""
-    return f"Job #{job.id}"
+def status_footer(job: Job, locale: str = "en") -> str:
+    """Also how a status message posted without its id being recorded is found again (see `status_footers`)."""
+    return t(locale, "status.footer", job_id=job.id)
 
 
-def seed_text(job: Job) -> str | None:
+def status_footers(job: Job) -> set[str]:
+    """The footer in every language: the server's language may have changed since the status was posted."""
+    return {status_footer(job, locale) for locale in LANGUAGES}
+
+
+def seed_text(job: Job, locale: str = "en") -> str | None:
     """The seed that was sent; "random" where the model takes one but none was sent; None where it takes none."""
     if job.seed is not None:
         return str(job.seed)
     spec = MODELS.get(job.model)
-    return "random" if spec is not None and "seed" in spec.fields else None
+    return t(locale, "seed.random") if spec is not None and "seed" in spec.fields else None
 
 
 def waited_seconds(job: Job, now: float | None = None) -> float:
@@ -97,20 +107,25 @@ def waited_seconds(job: Job, now: float | None = None) -> float:
     return max(0.0, end - job.created_at)
 
 
-def result_embed(job: Job, compressed: bool, now: float | None = None) -> discord.Embed:
-    """The text that goes with the result images. "Time" is what the member waited (the image service's own
-    generation time is in Info)."""
+def result_embed(job: Job, compressed: bool, now: float | None = None, locale: str = "en") -> discord.Embed:
+    """The text that goes with the result images, in the server's language. "Time" is what the member waited (the
+    image service's own generation time is in Info)."""
     embed = discord.Embed(colour=_COLOURS[Phase.DONE], description=truncate(job.prompt, 4000))
-    embed.add_field(name="Model", value=model_label(job.model))
-    seed = seed_text(job)
+    embed.add_field(name=t(locale, "field.model"), value=model_label(job.model))
+    seed = seed_text(job, locale)
     if seed is not None:
-        embed.add_field(name="Seed", value=seed)
-    embed.add_field(name="Time", value=format_seconds(waited_seconds(job, now)))
-    embed.add_field(name="Service", value=PROVIDER_LABELS.get(job.provider, job.provider))
-    footer = f"Job #{job.id}"
+        embed.add_field(name=t(locale, "field.seed"), value=seed)
+    embed.add_field(name=t(locale, "field.time"), value=format_seconds(waited_seconds(job, now), locale))
+    embed.add_field(name=t(locale, "field.service"), value=PROVIDER_LABELS.get(job.provider, job.provider))
+    parts = [status_footer(job, locale)]
     if job.cost:
-        footer += f" · {job.cost} credit{'s' if job.cost != 1 else ''}"
+        parts.append(t(locale, "credits.count", count=job.cost))
     if compressed:
-        footer += " · compressed to fit Discord's upload limit"
-    embed.set_footer(text=footer)
+        parts.append(t(locale, "result.compressed"))
+    embed.set_footer(text=" · ".join(parts))
     return embed
+
+
+def result_content(job: Job, locale: str = "en") -> str:
+    """The result message's text: pings the requester (and only them)."""
+    return t(locale, "result.ready", user=f"<@{job.user_id}>")

@@ -1,43 +1,48 @@
-"""User-facing strings, in one place. Pure: no Discord imports."""
+"""User-facing messages the Discord-free core hands on, and text helpers. Pure: no Discord imports.
+
+A job's failure reason is stored on its row until its status message shows it, so the constants here are
+encoded catalogue messages (`Msg.encode`), rendered in the server's language when the status is drawn.
+"""
 
 from __future__ import annotations
 
 import re
 
-GENERIC_FAILURE = "Something went wrong inside the bot. Nothing was lost; please try again."
-PROVIDER_NOT_CONFIGURED = "This model's image service is not configured on this bot."
-DEADLINE_REACHED = "The image took too long, so the bot stopped waiting for it."
-NO_IMAGES = "The image service finished but sent back no image."
-RESULT_EXPIRED = "The finished image could no longer be downloaded from the image service."
-BOT_MISSING_PERMISSIONS = "I need these permissions in this channel to post your image: {perms}."
-QUEUED_CONFIRMATION = "🎨 On it — job **#{job_id}**. The result will be posted in this channel."
-TOO_LARGE_TO_POST = "The image is too large to post in this channel, even after compression."
-INPUT_UNAVAILABLE = "The image to edit could not be attached here, so nothing was sent. Please try again."
-CANCELLED = "Cancelled by the requester."
-INTERRUPTED = "The bot restarted while reading your images, so nothing was sent. Please try again."
-RESULT_NOT_POSTED = "The image was made but could not be posted in this channel."
-NOT_FOR_BOTS = "Bots can't use this bot."
+from bot.i18n import msg, t
+
+GENERIC_FAILURE = msg("error.generic").encode()
+PROVIDER_NOT_CONFIGURED = msg("fail.provider_not_configured").encode()
+DEADLINE_REACHED = msg("fail.deadline").encode()
+NO_IMAGES = msg("fail.no_images").encode()
+RESULT_EXPIRED = msg("fail.result_expired").encode()
+TOO_LARGE_TO_POST = msg("fail.too_large").encode()
+INPUT_UNAVAILABLE = msg("fail.input_unavailable").encode()
+CANCELLED = msg("fail.cancelled").encode()
+INTERRUPTED = msg("fail.interrupted").encode()
+RESULT_NOT_POSTED = msg("fail.not_posted").encode()
 
 _MENTION = re.compile(r"@(everyone|here)|<@[!&]?\d+>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 def task_failed(state: str, provider_message: str | None) -> str:
-    """Why a provider task ended without an image, in words a user understands."""
+    """Why a provider task ended without an image, in words a user understands (the provider's own words are
+    quoted as it wrote them)."""
     if state == "timeout":
-        return "The image service timed out while making this image."
+        return msg("fail.provider_timeout").encode()
     if state == "cancelled":
-        return "The image service cancelled this task."
+        return msg("fail.provider_cancelled").encode()
     detail = clean_provider_text(provider_message)
-    return (
-        f"The image service couldn't make this image: {detail}"
-        if detail
-        else ("The image service couldn't make this image. Try rephrasing the prompt.")
-    )
+    return (msg("fail.provider_said", detail=detail) if detail else msg("fail.provider_refused")).encode()
+
+
+def queued_answer(job_id: int) -> str:
+    """The member's private "on it" answer, encoded like the failure reasons (rendered where it is shown)."""
+    return msg("job.queued", job_id=job_id).encode()
 
 
 def image_unusable(reason: str) -> str:
-    return f"The image service sent back something that isn't a usable image ({reason})."
+    return msg("fail.image_unusable", reason=reason).encode()
 
 
 def clean_provider_text(message: str | None, limit: int = 200) -> str | None:
@@ -53,7 +58,10 @@ def truncate(value: str, limit: int) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
 
 
-def format_seconds(seconds: float) -> str:
+def format_seconds(seconds: float, locale: str = "en") -> str:
+    """A short duration: "1m 5s" / "1分5秒"."""
     seconds = max(0, round(seconds))
     minutes, secs = divmod(seconds, 60)
-    return f"{minutes}m {secs}s" if minutes else f"{secs}s"
+    if minutes:
+        return t(locale, "duration.minutes_seconds", minutes=minutes, seconds=secs)
+    return t(locale, "duration.seconds", seconds=secs)

@@ -143,7 +143,7 @@ async def test_cancel_stops_polling_and_gives_the_credits_back(
         lambda m: bool(m["components"]) and "Generating" in str(m["embeds"]), kinds=("message_create", "message_update")
     )
     click = await discord_fake.click(status, buttons(status)["Cancel"])
-    assert "Cancelled job #1. Your 1 credits were given back." in await ephemeral_reply(discord_fake, click)
+    assert "Cancelled job #1. Your 1 credit was given back." in await ephemeral_reply(discord_fake, click)
     final = await discord_fake.wait_for_message(lambda m: "Cancelled" in str(m["embeds"]), kinds=("message_update",))
     assert final["components"] == []  # no Cancel button any more
     polls = hub.poll_calls

@@ -47,3 +47,7 @@ def test_pip_install_gives_a_working_imagebot_command(tmp_path: Path) -> None:
     assert installed.startswith(str(site))
     assert sorted(p.name for p in site.iterdir() if (p / "__init__.py").exists()) == ["bot", "cogs"]
     assert (site / "bot" / "ops" / "metrics.py").exists()
+    # The catalogues ship as package data, and an installed bot speaks Chinese.
+    assert (site / "bot" / "i18n" / "locales" / "zh_CN" / "LC_MESSAGES" / "messages.po").exists()
+    said = run([python, "-c", "from bot.i18n import t; print(t('zh-CN', 'credits.count', count=3))"], tmp_path)
+    assert said == "3 积分"

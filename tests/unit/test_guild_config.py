@@ -14,6 +14,7 @@ from bot import guild_config
 from bot.db import Database
 from bot.errors import BlockedPrompt, ChannelNotAllowed, InvalidRequest
 from bot.guild_config import GuildConfig, GuildSettings, load, parse
+from bot.i18n import render
 from bot.providers.catalog import ImageOptions, api_params, build_edit_input, build_input
 from bot.providers.gemini import GeminiProvider
 from bot.providers.http import RetryPolicy
@@ -132,7 +133,9 @@ async def test_services_without_a_safety_setting_are_not_routed_a_non_default_le
         providers = (GeminiProvider(client, key, RetryPolicy()), MindVideoProvider(client, key, RetryPolicy()))
     for provider in providers:
         assert provider.unsupported("nano-banana", {"prompt": "x", "safety_tolerance": "4"}) is None
-        assert "safety" in (provider.unsupported("nano-banana", {"prompt": "x", "safety_tolerance": "2"}) or "")
+        assert "safety" in render(
+            provider.unsupported("nano-banana", {"prompt": "x", "safety_tolerance": "2"}) or "", "en"
+        )
 
 
 async def test_reads_are_cached_and_changes_drop_the_cache(db: Database) -> None:

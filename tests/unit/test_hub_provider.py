@@ -8,6 +8,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from bot.i18n import render
 from bot.providers.base import (
     ProviderAuthError,
     ProviderProtocolError,
@@ -101,7 +102,7 @@ async def test_401_is_a_configuration_error_and_never_retried(hub: FakeHub, slee
         with pytest.raises(ProviderAuthError) as info:
             await submit_to(wrong, "nano-banana", {"prompt": "cat"}, "job-1")
     assert hub.submit_calls == 1 and sleeps.calls == []
-    assert "wrong-key" not in str(info.value) and "admin" in info.value.user_message
+    assert "wrong-key" not in str(info.value) and "admin" in render(info.value.user_message, "en")
 
 
 @pytest.mark.parametrize(("status", "needle"), [(400, "bad input"), (402, "credits"), (422, "bad input")])
@@ -111,7 +112,7 @@ async def test_refusals_are_not_retried_and_explain_why(
     hub.submit_faults.append(Fault(status=status, body={"message": "bad input"}))
     with pytest.raises(ProviderRejected) as info:
         await submit_to(provider, "nano-banana", {"prompt": "cat"}, "job-1")
-    assert needle in info.value.user_message
+    assert needle in render(info.value.user_message, "en")
     assert hub.submit_calls == 1 and sleeps.calls == []
 
 

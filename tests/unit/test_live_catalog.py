@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from bot.i18n import render
 from bot.ops.metrics import Metrics
 from bot.providers.base import ProviderAuthError, ProviderProtocolError, ProviderRejected, ProviderUnavailable
 from bot.providers.http import RetryPolicy, make_client
@@ -67,7 +68,7 @@ async def test_the_catalogue_follows_the_hub_every_interval(
     finally:
         await catalogue.close()
     assert "nano-banana-pro" not in catalogue.offered_families()
-    assert "no longer offered" in (catalogue.refusal("nano-banana-pro") or "")
+    assert "no longer offered" in render(catalogue.refusal("nano-banana-pro") or "", "en")
     assert hub.models_calls >= 2
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from bot.i18n import render
 from bot.providers.base import ProviderRejected, TaskState, TaskStatus
 from bot.providers.gemini import GeminiProvider
 from bot.providers.http import RetryPolicy, make_client
@@ -89,8 +90,8 @@ async def test_gemini_edits_and_failures(gemini: GeminiProvider, hub: FakeHub) -
 
 def test_gemini_says_what_it_cannot_do() -> None:
     provider = GeminiProvider(None, SecretStr("k"), RetryPolicy())  # type: ignore[arg-type]
-    assert provider.unsupported("gpt-image-2", {"prompt": "x"}) == "this endpoint has no such model"
-    assert provider.unsupported("nano-banana", {"prompt": "x", "seed": 1}) == "it takes no seed"
+    assert render(provider.unsupported("gpt-image-2", {"prompt": "x"}) or "", "en") == "this endpoint has no such model"
+    assert render(provider.unsupported("nano-banana", {"prompt": "x", "seed": 1}) or "", "en") == "it takes no seed"
     assert provider.unsupported("nano-banana-pro", {"prompt": "x", "aspect_ratio": "4:1"}) is not None
     assert provider.unsupported("nano-banana-2", {"prompt": "x", "aspect_ratio": "4:1"}) is None
     assert provider.unsupported("nano-banana-2", {"prompt": "x", "resolution": "0.5K"}) is not None
@@ -147,6 +148,6 @@ def test_mindvideo_says_what_it_cannot_do() -> None:
     assert provider.unsupported("nano-banana", {"prompt": "x" * 1001}) is not None
     assert provider.unsupported("gpt-image-2", {"prompt": "x", "num_images": 2}) is not None
     assert provider.unsupported("nano-banana-pro-edit", {"prompt": "x", "image_urls": ["u"], "mask_url": "m"})
-    assert provider.unsupported("nano-banana", {"prompt": "x", "seed": 3}) == "it takes no seed"
+    assert render(provider.unsupported("nano-banana", {"prompt": "x", "seed": 3}) or "", "en") == "it takes no seed"
     assert provider.unsupported("nano-banana-2", {"prompt": "x", "aspect_ratio": "8:1"}) is not None
     assert provider.unsupported("nano-banana-2", {"prompt": "x", "resolution": "2K"}) is None

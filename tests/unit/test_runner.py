@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from bot.i18n import render
 from bot.jobs.delivery import DeliveryError, Phase
 from bot.jobs.messages import RunnerConfig
 from bot.jobs.models import JobState
@@ -48,7 +49,7 @@ async def test_provider_failures_are_explained_on_the_status_message(
     job = await finished(world, (await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())).id, runner)
     assert job.state is state and job.closed_at is not None
     final = world.chat.statuses[job.id][-1]
-    assert final.phase is Phase.FAILED and needle in (final.reason or "")
+    assert final.phase is Phase.FAILED and needle in render(final.reason or "", "en")
     assert job.id not in world.chat.results
 
 
@@ -58,7 +59,7 @@ async def test_deadline_stops_polling(world: World) -> None:
     job = await service.create_generate(ALICE, "nano-banana", "slow", ImageOptions())
     job = await finished(world, job.id, runner)
     assert job.state is JobState.TIMED_OUT
-    assert "too long" in (world.chat.statuses[job.id][-1].reason or "")
+    assert "too long" in render(world.chat.statuses[job.id][-1].reason or "", "en")
     polls = world.hub.poll_calls
     await asyncio.sleep(0.2)
     assert world.hub.poll_calls == polls
@@ -73,7 +74,7 @@ async def test_transient_errors_are_retried_and_refusals_are_not(world: World) -
     world.hub.submit_faults.append(Fault(status=422, body={"message": "prompt rejected"}))
     bad = await finished(world, (await service.create_generate(ALICE, "nano-banana", "y", ImageOptions())).id, runner)
     assert bad.state is JobState.FAILED and world.hub.submit_calls == 4
-    assert "prompt rejected" in (world.chat.statuses[bad.id][-1].reason or "")
+    assert "prompt rejected" in render(world.chat.statuses[bad.id][-1].reason or "", "en")
 
 
 async def test_provider_down_fails_clearly(world: World) -> None:
@@ -81,7 +82,7 @@ async def test_provider_down_fails_clearly(world: World) -> None:
     world.hub.submit_faults.extend(Fault(status=429) for _ in range(5))
     job = await finished(world, (await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())).id, runner)
     assert job.state is JobState.FAILED and job.error_code == "provider_unavailable"
-    assert "unavailable" in (world.chat.statuses[job.id][-1].reason or "")
+    assert "unavailable" in render(world.chat.statuses[job.id][-1].reason or "", "en")
 
 
 @pytest.mark.parametrize(
@@ -95,7 +96,7 @@ async def test_unusable_results_fail_the_job(world: World, plan: dict[str, Any],
     runner, service = world.make()
     world.hub.plan_next(duration=0.0, **plan)
     job = await finished(world, (await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())).id, runner)
-    assert job.state is JobState.FAILED and needle in (world.chat.statuses[job.id][-1].reason or "")
+    assert job.state is JobState.FAILED and needle in render(world.chat.statuses[job.id][-1].reason or "", "en")
 
 
 async def test_results_over_the_upload_limit_are_compressed(world: World) -> None:
@@ -153,7 +154,7 @@ async def test_unknown_submit_outcome_is_never_resubmitted(world: World) -> None
     job = await finished(world, job.id, second)
     assert job.state is JobState.FAILED and job.error_code == "submit_unknown"
     assert world.hub.submit_calls == 1
-    assert "try again" in (world.chat.statuses[job.id][-1].reason or "")
+    assert "try again" in render(world.chat.statuses[job.id][-1].reason or "", "en")
 
 
 async def test_transient_chat_errors_are_retried_permanent_ones_recorded(world: World) -> None:

@@ -309,5 +309,5 @@ async def test_a_process_that_takes_a_job_over_answers_the_members_request_again
     second, _ = world.make()
     await second.start()
     job = await finished(world, job.id, second)
-    assert world.chat.answers[job.id] == [text.QUEUED_CONFIRMATION.format(job_id=job.id)]
+    assert world.chat.answers[job.id] == [text.queued_answer(job.id)]
     assert job.answer_token is None  # a credential: gone once the job is closed

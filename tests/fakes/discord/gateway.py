@@ -82,4 +82,12 @@ class GatewayMixin:
         members = [p.member(self.bot_user)] + [
             p.member(u, roles=self.member_roles.get(n)) for n, u in self.users.items()
         ]
-        return p.guild(self.guild_id, "Fake Guild", int(self.users["admin"]["id"]), channels, roles, members)
+        return p.guild(
+            self.guild_id,
+            "Fake Guild",
+            int(self.users["admin"]["id"]),
+            channels,
+            roles,
+            members,
+            preferred_locale=self.guild_locale,
+        )

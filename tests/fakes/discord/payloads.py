@@ -114,6 +114,7 @@ def guild(
     roles: list[dict[str, Any]],
     members: list[dict[str, Any]],
     premium_tier: int = 0,
+    preferred_locale: str = "en-US",
 ) -> dict[str, Any]:
     return {
         "id": str(guild_id),
@@ -140,7 +141,7 @@ def guild(
         "banner": None,
         "premium_tier": premium_tier,
         "premium_subscription_count": 0,
-        "preferred_locale": "en-US",
+        "preferred_locale": preferred_locale,
         "public_updates_channel_id": None,
         "nsfw_level": 0,
         "stickers": [],

@@ -70,6 +70,10 @@ class FakeDiscord(DriverMixin, RestMixin, GatewayMixin):
         self.users = {name: p.user(self.ids.next(), name) for name in names}
         self.roles = {name: self.ids.next() for name in ("artists", "vip")}
         self.member_roles: dict[str, list[int]] = {}  # user name -> role ids
+        # Languages: each member's Discord client (`locale` on their interactions) and the server's preferred locale
+        # (`guild_locale` on interactions, `preferred_locale` in GUILD_CREATE). Real Discord always sends both.
+        self.user_locales: dict[str, str] = {}  # user name -> locale; unset: en-US
+        self.guild_locale = "en-US"
         self.app_permissions: dict[int, int] = {}
         self.messages: dict[int, Stored] = {}
         self.channel_order: dict[int, list[int]] = {}
