@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
+from bot.db.base import Row
 
 
 class JobState(enum.StrEnum):
@@ -73,7 +73,7 @@ class Job:
     closed_at: float | None = None
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> Job:
+    def from_row(cls, row: Row) -> Job:
         data = dict(row)
         data["state"] = JobState(data["state"])
         data["params"] = json.loads(data["params"])

@@ -92,6 +92,8 @@ class JobRunner(JobMessages):
         self._channel_edits: dict[int, float] = {}  # last queue-place edit per channel
         self._line_moved = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
+        self._canceller: asyncio.Task[None] | None = None
+        self._restarted: set[int] = set()  # jobs ended elsewhere whose task here was restarted to finish the chat
         self.stats = DurationStats()
 
     async def start(self) -> None:
@@ -104,12 +106,14 @@ class JobRunner(JobMessages):
             log.info("dropped the input images of %d ended job(s)", swept)
         await self.sweep()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="job-sweeper")
+        self._canceller = asyncio.create_task(self._watch_cancels(), name="job-cancel-watch")
 
     async def sweep(self) -> None:
         """Renew this process's leases and start every claimable open job."""
         now = self._clock()
         await self._store.renew(self.owner, now, self.lease_seconds)
-        pending = [job_id for job_id in await self._store.claimable(now) if job_id not in self._tasks]
+        claimed = await self._store.claim_batch(self.owner, now, self.lease_seconds)
+        pending = [job_id for job_id in claimed if job_id not in self._tasks]
         for job_id in pending:
             self.enqueue(job_id)
         if pending:
@@ -122,6 +126,30 @@ class JobRunner(JobMessages):
                 await self.sweep()
             except Exception:
                 log.exception("job sweep failed; trying again later")
+
+    async def _watch_cancels(self) -> None:
+        """Stop driving jobs another process ended (a Cancel click answered there): the row is the truth."""
+        while True:
+            await self._sleep(self._config.cancel_check_interval)
+            try:
+                await self.stop_ended_elsewhere()
+            except Exception:
+                log.exception("cancel check failed; trying again later")
+
+    async def stop_ended_elsewhere(self) -> None:
+        """Cancel the task of each job this process drives whose row is already terminal, then start it again
+        to finish the chat work (the status message), as a Cancel handled here would."""
+        ended = set(await self._store.cancelled_while_held(self.owner))
+        self._restarted &= ended
+        for job_id in ended - self._restarted:
+            task = self._tasks.get(job_id)
+            if task is None:
+                continue
+            self._restarted.add(job_id)
+            log.info("job %d: ended by another process; stopping here", job_id)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            self.enqueue(job_id)
 
     def enqueue(self, job_id: int) -> None:
         """Start driving a job (no-op if it is already being driven here)."""
@@ -160,6 +188,7 @@ class JobRunner(JobMessages):
         its result is simply not fetched or posted.
         """
         task = self._tasks.get(job_id)
+        self._restarted.add(job_id)  # handled here: the cancel watch leaves it alone
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -172,7 +201,8 @@ class JobRunner(JobMessages):
 
     async def close(self) -> None:
         """Stop driving jobs and hand their leases back; the rows stay as they are, for the next start()."""
-        tasks = [*self._tasks.values(), *([self._sweeper] if self._sweeper else [])]
+        loops = [t for t in (self._sweeper, self._canceller) if t is not None]
+        tasks = [*self._tasks.values(), *loops]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

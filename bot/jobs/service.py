@@ -206,6 +206,9 @@ class JobService:
             "lease_expires_at": now + self._runner.lease_seconds,
         }
         async with self._db.transaction() as tx:
+            # One creation per user at a time in every process (PostgreSQL runs READ COMMITTED): the capacity
+            # check and the charge below read what the last one wrote, so neither can be overrun.
+            await tx.lock("user", requester.user_id)
             await self._quota.check_capacity(tx, requester.user_id)
             cost = await self._quota.price(tx, requester.guild_id, model, params)
             job_id = await self._store.insert(tx, cost=cost, **values)

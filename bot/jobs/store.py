@@ -73,6 +73,23 @@ SELECT id FROM jobs
 WHERE closed_at IS NULL AND (lease_owner IS NULL OR lease_expires_at < ?) AND (retry_at IS NULL OR retry_at <= ?)
 ORDER BY id LIMIT ?
 """
+# Claim a batch in one statement. On PostgreSQL the inner SELECT locks the rows it picks and skips rows another
+# process is claiming this instant (FOR UPDATE SKIP LOCKED), so racing processes split the backlog instead of
+# queueing behind each other's row locks; the outer WHERE re-checks the lease after any wait.
+_CLAIM_BATCH = """
+UPDATE jobs SET lease_owner = :owner, lease_expires_at = :expires
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE closed_at IS NULL AND (lease_owner IS NULL OR lease_expires_at < :now)
+      AND (retry_at IS NULL OR retry_at <= :now)
+    ORDER BY id LIMIT :limit {lock}
+) AND closed_at IS NULL AND (lease_owner IS NULL OR lease_expires_at < :now)
+RETURNING id
+"""
+# Jobs this owner holds that are cancelled (maybe by another process, which answered the Cancel click).
+_CANCELLED_WHILE_HELD = """
+SELECT id FROM jobs WHERE lease_owner = ? AND closed_at IS NULL AND state = 'cancelled'
+"""
 _RECENT_DURATIONS = """
 SELECT duration_key, duration_ms FROM jobs
 WHERE state = 'succeeded' AND duration_ms IS NOT NULL
@@ -207,6 +224,18 @@ class JobStore:
 
     async def release_all(self, owner: str) -> None:
         await self._db.execute(_RELEASE_ALL, (owner,))
+
+    async def claim_batch(self, owner: str, now: float, ttl: float, limit: int = 1000) -> list[int]:
+        """Take the lease of up to `limit` open jobs nobody (alive) holds, oldest first; their ids."""
+        lock = "FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
+        params = {"owner": owner, "expires": now + ttl, "now": now, "limit": limit}
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(_CLAIM_BATCH.format(lock=lock), params)
+        return sorted(int(r[0]) for r in rows)
+
+    async def cancelled_while_held(self, owner: str) -> list[int]:
+        """Open jobs this owner holds whose row says cancelled (maybe by another process's hand)."""
+        return [int(r[0]) for r in await self._db.fetchall(_CANCELLED_WHILE_HELD, (owner,))]
 
     async def claimable(self, now: float, limit: int = 1000) -> list[int]:
         """Open jobs nobody holds (or whose holder stopped renewing), due now."""

@@ -1,4 +1,4 @@
-"""Quota bookkeeping in SQLite: limits, costs, the ledger (charge, refund, grant, reset) and the audit log."""
+"""Quota bookkeeping in the database: limits, costs, the ledger (charge, refund, grant, reset) and the audit log."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-import aiosqlite
-
 from bot.db import Database
-from bot.db.database import Params, Transaction
+from bot.db.base import Params, Row, Transaction
 from bot.errors import UserFacingError
 from bot.quota.policy import (
     Limit,
@@ -59,9 +57,10 @@ SELECT 1 FROM quota_ledger
 WHERE guild_id = ? AND user_id = ? AND period_start >= ? AND kind = 'reset' AND id > ? LIMIT 1
 """
 _REFUND = """
-INSERT OR IGNORE INTO quota_ledger
+INSERT INTO quota_ledger
     (guild_id, user_id, job_id, kind, period_start, period_credits, bonus_credits, created_at)
 VALUES (?, ?, ?, 'refund', ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
 """
 _LIVE_JOBS = """
 SELECT COUNT(*) FROM jobs WHERE user_id = ? AND state IN ('preparing', 'queued', 'submitted', 'running')
@@ -73,7 +72,7 @@ WHERE COALESCE(j.guild_id, 0) = ? AND j.user_id = ? ORDER BY j.id DESC LIMIT ?
 """
 _TOP = """
 SELECT user_id, SUM(period_credits) AS used FROM quota_ledger
-WHERE guild_id = ? AND period_start >= ? GROUP BY user_id HAVING used > 0 ORDER BY used DESC LIMIT ?
+WHERE guild_id = ? AND period_start >= ? GROUP BY user_id HAVING SUM(period_credits) > 0 ORDER BY used DESC LIMIT ?
 """
 _AUDIT = """
 INSERT INTO quota_audit (guild_id, actor_id, action, target, old_value, new_value, created_at)
@@ -86,8 +85,8 @@ WHERE guild_id = ? ORDER BY id DESC LIMIT ?
 
 
 class Reader(Protocol):
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None: ...
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]: ...
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
 
 
 class QuotaExceeded(UserFacingError):
@@ -290,6 +289,7 @@ class QuotaService:
     async def grant(self, guild_id: int, actor_id: int, user_id: int, credits: int) -> int:
         """Give one-off bonus credits (kept until used); returns the new bonus balance."""
         async with self._db.transaction() as tx:
+            await tx.lock("user", user_id)
             before = await _scalar(tx, _BONUS, (guild_id, user_id))
             now = self._clock()
             await tx.insert(_LEDGER, (guild_id, user_id, None, "grant", now, 0, -credits, now))
@@ -299,6 +299,7 @@ class QuotaService:
     async def reset_user(self, guild_id: int, actor_id: int, user_id: int, role_ids: Sequence[int]) -> int:
         """Zero the user's usage in the current period; returns what it was."""
         async with self._db.transaction() as tx:
+            await tx.lock("user", user_id)
             usage = await self.usage(tx, guild_id, user_id, role_ids)
             now = self._clock()
             if usage.used:

@@ -8,8 +8,8 @@ from pathlib import Path
 from bot.db import Database
 
 
-async def test_a_cancelled_transaction_is_never_left_open(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "bot.db")
+async def test_a_cancelled_transaction_is_never_left_open(db_target: str | Path) -> None:
+    db = await Database.open(db_target)
     outcomes: set[str] = set()
     try:
         for steps in range(200):

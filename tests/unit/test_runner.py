@@ -144,6 +144,9 @@ async def test_unknown_submit_outcome_is_never_resubmitted(world: World) -> None
     world.hub.submit_faults.append(Fault(delay=30))  # the request is sent, the answer never comes
     job = await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())
     await wait_state(world, job.id, lambda j: j.submit_started_at is not None)
+    async with asyncio.timeout(5):
+        while not world.hub.submit_calls:  # the request has reached the Hub (not just been recorded)
+            await asyncio.sleep(0.01)
     await first.close()
     second, _ = world.make()
     await second.start()
