@@ -116,7 +116,13 @@ CREATE TABLE guild_settings (
 );
 """
 
-PG_MIGRATIONS: dict[int, str] = {7: _V7}
+_V8 = """
+ALTER TABLE jobs ADD COLUMN slot_at DOUBLE PRECISION;
+UPDATE jobs SET slot_at = submitted_at WHERE state IN ('submitted', 'running');
+CREATE INDEX jobs_slots ON jobs (user_id) WHERE slot_at IS NOT NULL AND state IN ('queued', 'submitted', 'running');
+"""
+
+PG_MIGRATIONS: dict[int, str] = {7: _V7, 8: _V8}
 
 # The tables in dependency order (for copying a database between dialects).
 TABLES: tuple[str, ...] = (

@@ -71,6 +71,7 @@ class Job:
     delivery_attempts: int = 0
     retry_at: float | None = None
     closed_at: float | None = None
+    slot_at: float | None = None
 
     @classmethod
     def from_row(cls, row: Row) -> Job:

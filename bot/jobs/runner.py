@@ -246,6 +246,13 @@ class JobRunner(JobMessages):
                 job = await self._show_place(job, user_slot)
                 place = asyncio.create_task(self._track_place(job, user_slot), name=f"job-{job.id}-place")
             async with user_slot, self._slots:
+                # The caps hold across processes: the slot is also taken in the database, after this process's.
+                if not await self._take_slot(job):
+                    if place is None:
+                        job = await self._show_place(job, user_slot)
+                        place = asyncio.create_task(self._track_place(job, user_slot), name=f"job-{job.id}-place")
+                    while not await self._take_slot(job):
+                        await self._sleep(self._config.slot_retry_interval)
                 if place is not None:
                     place.cancel()
                     await asyncio.gather(place, return_exceptions=True)
@@ -257,6 +264,12 @@ class JobRunner(JobMessages):
             if not self._user_jobs[user]:  # nobody else of this user waits on it: don't keep it forever
                 del self._user_jobs[user], self._user_slots[user]
             self._line_advanced()
+
+    async def _take_slot(self, job: Job) -> bool:
+        config = self._config
+        return await self._store.take_slot(
+            job.id, job.user_id, config.max_running_per_user, config.max_active, self._clock()
+        )
 
     def _line_advanced(self) -> None:
         """Wake the jobs waiting in line: one ahead of them left the line (submitted, ended or gone)."""

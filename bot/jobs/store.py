@@ -90,6 +90,13 @@ RETURNING id
 _CANCELLED_WHILE_HELD = """
 SELECT id FROM jobs WHERE lease_owner = ? AND closed_at IS NULL AND state = 'cancelled'
 """
+# Slots: a job at (or being sent to) an image service holds one; the caps count them across processes.
+_SLOT_OF = "SELECT slot_at, state FROM jobs WHERE id = ?"
+_SLOTS_TAKEN = """
+SELECT COUNT(*), COALESCE(SUM(CASE WHEN user_id = ? THEN 1 ELSE 0 END), 0) FROM jobs
+WHERE slot_at IS NOT NULL AND state IN ('queued', 'submitted', 'running')
+"""
+_TAKE_SLOT = "UPDATE jobs SET slot_at = ? WHERE id = ? AND state = 'queued' AND slot_at IS NULL"
 _RECENT_DURATIONS = """
 SELECT duration_key, duration_ms FROM jobs
 WHERE state = 'succeeded' AND duration_ms IS NOT NULL
@@ -232,6 +239,21 @@ class JobStore:
         async with self._db.transaction() as tx:
             rows = await tx.fetchall(_CLAIM_BATCH.format(lock=lock), params)
         return sorted(int(r[0]) for r in rows)
+
+    async def take_slot(self, job_id: int, user_id: int, per_user: int, total: int, now: float) -> bool:
+        """Give the job a slot at the image services unless the user's or the bot-wide cap is reached (counted
+        over every process); True if it holds one (or needs none: already submitted or ended)."""
+        async with self._db.transaction() as tx:
+            await tx.lock("job-slots")  # one decision at a time in every process: the count stays true
+            row = await tx.fetchone(_SLOT_OF, (job_id,))
+            if row is None or row[0] is not None or row[1] != "queued":
+                return True
+            taken = await tx.fetchone(_SLOTS_TAKEN, (user_id,))
+            everyone, users = (int(taken[0]), int(taken[1])) if taken is not None else (0, 0)
+            if everyone >= total or users >= per_user:
+                return False
+            await tx.execute(_TAKE_SLOT, (now, job_id))
+            return True
 
     async def cancelled_while_held(self, owner: str) -> list[int]:
         """Open jobs this owner holds whose row says cancelled (maybe by another process's hand)."""

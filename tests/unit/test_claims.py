@@ -18,7 +18,7 @@ from bot.jobs.models import JobState
 from bot.jobs.store import JobStore
 from bot.providers.catalog import ImageOptions
 from tests.fakes.hub import Plan
-from tests.unit.world import ALICE, FAST, World, wait_state
+from tests.unit.world import ALICE, FAST, World, finished, wait_state
 
 JOBS = 1000
 RUNNERS = 8
@@ -118,3 +118,35 @@ async def test_a_cancel_answered_by_another_process_stops_polling_here_within_se
     await asyncio.sleep(0.5)
     assert task.polls == polls  # nobody polls the task any more
     assert done.state is JobState.CANCELLED and world.chat.statuses[job.id][-1].phase is Phase.CANCELLED
+
+
+async def test_the_bot_wide_cap_holds_across_processes(world: World) -> None:
+    one_at_a_time = dataclasses.replace(FAST, max_active=1, slot_retry_interval=0.02)
+    a, service_a = world.make(one_at_a_time)
+    b, service_b = world.make(one_at_a_time)
+    world.hub.default_plan = lambda: Plan(duration=0.3)
+    bob = dataclasses.replace(ALICE, user_id=2)
+    jobs = [
+        (await service_a.create_generate(ALICE, "nano-banana", "a", ImageOptions()), a),
+        (await service_b.create_generate(bob, "nano-banana", "b", ImageOptions()), b),
+    ]
+    done = [await finished(world, job.id, runner) for job, runner in jobs]
+    assert all(j.state is JobState.SUCCEEDED for j in done)
+    first, second = sorted(done, key=lambda j: j.submitted_at or 0)
+    assert first.finished_at is not None and second.submitted_at is not None
+    assert second.submitted_at >= first.finished_at  # never both at the image service at once
+
+
+async def test_the_per_user_cap_holds_across_processes(world: World) -> None:
+    one_each = dataclasses.replace(FAST, max_running_per_user=1, slot_retry_interval=0.02)
+    a, service_a = world.make(one_each)
+    b, service_b = world.make(one_each)
+    world.hub.default_plan = lambda: Plan(duration=0.3)
+    jobs = [
+        (await service_a.create_generate(ALICE, "nano-banana", "a", ImageOptions()), a),
+        (await service_b.create_generate(ALICE, "nano-banana", "b", ImageOptions()), b),
+    ]
+    done = [await finished(world, job.id, runner) for job, runner in jobs]
+    first, second = sorted(done, key=lambda j: j.submitted_at or 0)
+    assert first.finished_at is not None and second.submitted_at is not None
+    assert second.submitted_at >= first.finished_at

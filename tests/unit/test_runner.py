@@ -238,7 +238,10 @@ async def test_per_user_slots_are_released_when_the_users_jobs_end(world: World)
 async def test_the_place_in_line_stays_current_as_jobs_ahead_finish(world: World) -> None:
     runner, service = world.make(RunnerConfig(**{**FAST.__dict__, "max_active": 1, "queue_edit_interval": 0.0}))
     world.hub.default_plan = lambda: Plan(duration=60)
-    jobs = [await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()) for i in range(3)]
+    jobs = []
+    for i in range(3):  # each in line before the next (jobs of one process may otherwise line up in any order)
+        jobs.append(await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()))
+        await wait_state(world, jobs[-1].id, lambda j: j.status_message_id is not None)
     last = jobs[-1]
 
     def places() -> list[int]:
