@@ -17,7 +17,7 @@ import discord
 from pydantic import ValidationError
 
 from bot import __version__
-from bot.client import ImageBot, build_catalogue, build_providers
+from bot.client import build_catalogue, build_providers, make_bot
 from bot.config import Settings, describe_settings_error
 from bot.db import Database
 from bot.db.upgrade import SchemaTooNew
@@ -32,7 +32,7 @@ EXIT_CONFIG = 2
 
 def secrets_of(settings: Settings) -> list[str]:
     """Every secret value, for the log redaction filter."""
-    keys = (settings.discord_token, settings.mountsea_api_key, settings.mindvideo_api_key)
+    keys = (settings.discord_token, settings.mountsea_api_key, settings.mindvideo_api_key, settings.database_url)
     return [key.get_secret_value() for key in keys if key is not None]
 
 
@@ -44,12 +44,17 @@ def config_error(line: str) -> int:
 async def open_database(settings: Settings) -> Database | str:
     """The migrated database, or the configuration error line."""
     path = settings.database_path
+    name = f"DATABASE_PATH {path}" if settings.database_url is None else "DATABASE_URL"
     try:
-        return await Database.open(path)
+        return await Database.open(settings.database_target)
     except SchemaTooNew as exc:
-        return f"Configuration error: DATABASE_PATH {path}: {exc}; run a newer version of the bot"
+        return f"Configuration error: {name}: {exc}; run a newer version of the bot"
     except (OSError, sqlite3.Error) as exc:
-        return f"Configuration error: DATABASE_PATH {path} cannot be used ({exc})"
+        return f"Configuration error: {name} cannot be used ({exc})"
+    except Exception as exc:  # asyncpg's errors: wrong password, unknown database, server down
+        if settings.database_url is None:
+            raise
+        return f"Configuration error: DATABASE_URL cannot be used ({type(exc).__name__}: {exc})"
 
 
 async def run(settings: Settings, *, force_sync: bool = False) -> int:
@@ -64,7 +69,7 @@ async def run(settings: Settings, *, force_sync: bool = False) -> int:
         problem = await check_api_keys(providers, catalogue) or await reach_discord()
         if problem is not None:
             return config_error(problem)
-        bot = ImageBot(settings, db, providers, force_sync=force_sync, metrics=metrics, catalogue=catalogue)
+        bot = make_bot(settings, db, providers, force_sync=force_sync, metrics=metrics, catalogue=catalogue)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError):

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 import discord
 import httpx
@@ -96,6 +97,14 @@ def quota_config(settings: Settings) -> QuotaConfig:
     )
 
 
+def make_bot(settings: Settings, db: Database, providers: Mapping[str, ImageProvider], **options: Any) -> ImageBot:
+    """The bot for these settings: one gateway connection, or the shards SHARD_IDS of SHARD_COUNT."""
+    if settings.shard_count is None:
+        return ImageBot(settings, db, providers, **options)
+    ids = settings.shard_ids if settings.shard_ids is not None else list(range(settings.shard_count))
+    return ShardedImageBot(settings, db, providers, shard_count=settings.shard_count, shard_ids=ids, **options)
+
+
 class ImageBot(commands.Bot):
     """commands.Bot with the job services attached. Everything it uses is built outside and passed in."""
 
@@ -153,7 +162,10 @@ class ImageBot(commands.Bot):
         """No text commands: a message that starts with a mention is an edit request (cogs/edit.py), not a command."""
 
     def gateway_connected(self) -> bool:
-        """True while the gateway connection is up and READY has been received."""
+        """True while the gateway connection (every shard this process runs) is up and READY has been received."""
+        if isinstance(self, commands.AutoShardedBot):
+            shards = self.shards.values()
+            return self.is_ready() and not self.is_closed() and bool(shards) and not any(s.is_closed() for s in shards)
         return self.is_ready() and not self.is_closed() and self.ws is not None and self.ws.open
 
     async def setup_hook(self) -> None:
@@ -182,7 +194,11 @@ class ImageBot(commands.Bot):
             log.info("invite: %s", invite_url(self.application_id))
 
     async def sync_commands(self) -> None:
-        """Dev guild: sync on every start (instant). Global: only when the commands changed, or when forced."""
+        """Dev guild: sync on every start (instant). Global: only when the commands changed, or when forced.
+        With several processes only one syncs (SYNC_COMMANDS, by default the one running shard 0)."""
+        if not self.settings.syncs_commands and not self.force_sync:
+            log.info("not syncing commands: another process does (SYNC_COMMANDS)")
+            return
         if self.settings.dev_guild_id:
             guild = discord.Object(self.settings.dev_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -210,3 +226,7 @@ class ImageBot(commands.Bot):
         await self.runner.close()
         await self.ops.close()
         await super().close()
+
+
+class ShardedImageBot(ImageBot, commands.AutoShardedBot):
+    """ImageBot over several gateway shards in this process (discord.py's AutoShardedBot with shard_ids)."""

@@ -47,6 +47,13 @@ class Settings(BaseSettings):
     # NoDecode: the JSON is parsed by the validators below, so a typo is one clear line, not a traceback.
     provider_order: Annotated[dict[str, list[str]], NoDecode] = Field(default_factory=dict)
     database_path: Path = Path("data/bot.db")
+    # postgresql://user:password@host:port/db — shared by several bot processes; SQLite at DATABASE_PATH if unset.
+    database_url: SecretStr | None = None
+    # Gateway sharding: SHARD_COUNT shards in all, of which this process runs SHARD_IDS (comma-separated).
+    shard_count: Annotated[int, Field(ge=1)] | None = None
+    shard_ids: Annotated[list[int] | None, NoDecode] = None
+    # Whether this process syncs application commands; by default the one running shard 0 (or the only one).
+    sync_commands: bool | None = None
     dev_guild_id: int | None = None
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -132,6 +139,47 @@ class Settings(BaseSettings):
             if model not in MODELS or (resolution and resolution not in ALL_RESOLUTIONS):
                 raise ValueError(f"unknown model or resolution in {key!r} (use e.g. nano-banana-pro:4K)")
         return value
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return [int(part) for part in value.split(",") if part.strip()]
+            except ValueError:
+                raise ValueError("must be shard numbers separated by commas, e.g. 0,1") from None
+        return value
+
+    @field_validator("shard_ids")
+    @classmethod
+    def _within_count(cls, value: list[int] | None, info: ValidationInfo) -> list[int] | None:
+        if value is None:
+            return value
+        count = info.data.get("shard_count")
+        if count is None:
+            raise ValueError("needs SHARD_COUNT")
+        if not value or any(not 0 <= i < count for i in value):
+            raise ValueError(f"each shard must be between 0 and SHARD_COUNT - 1 ({count - 1})")
+        return value
+
+    @property
+    def syncs_commands(self) -> bool:
+        """Only one process syncs: the one told to, else the one running shard 0."""
+        if self.sync_commands is not None:
+            return self.sync_commands
+        return self.shard_ids is None or 0 in self.shard_ids
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @property
+    def database_target(self) -> str | Path:
+        """Where the database is: the PostgreSQL URL when given, else the SQLite file."""
+        return self.database_url.get_secret_value() if self.database_url is not None else self.database_path
 
     def default_limit(self) -> Limit:
         return Limit(parse_limit(self.quota_default_limit), self.quota_default_period, Source.BOT)

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from bot.client import ImageBot, build_providers
+from bot.client import ImageBot, build_providers, make_bot
 from bot.config import Settings
 from bot.db import Database
+from bot.db.base import is_postgres_url
 from bot.ops.metrics import Metrics
 from tests.fakes.discord import FakeDiscord, point_discord_py_at
 from tests.fakes.hub import FakeHub
@@ -25,12 +26,14 @@ FAST = {
 }
 
 
-def make_settings(discord_fake: FakeDiscord, hub: FakeHub, database: Path, **overrides: Any) -> Settings:
+def make_settings(discord_fake: FakeDiscord, hub: FakeHub, database: Path | str, **overrides: Any) -> Settings:
+    """Settings against the fakes; `database` is a SQLite path or a postgresql:// URL."""
+    where = {"database_url": database} if is_postgres_url(database) else {"database_path": database}
     values: dict[str, Any] = {
         "discord_token": FakeDiscord.TOKEN,
         "mountsea_api_key": hub.api_key,
         "mountsea_base_url": hub.url,
-        "database_path": database,
+        **where,
         "result_urls_allow_private": True,  # the fakes serve results from 127.0.0.1
         **FAST,
         **overrides,
@@ -41,10 +44,10 @@ def make_settings(discord_fake: FakeDiscord, hub: FakeHub, database: Path, **ove
 @contextlib.asynccontextmanager
 async def running_bot(settings: Settings, **client_options: Any) -> AsyncIterator[ImageBot]:
     """Start the bot, wait for READY, yield it, and close it (and its db and HTTP client) afterwards."""
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database_target)
     metrics = Metrics()
     providers, clients = build_providers(settings, metrics=metrics)
-    bot = ImageBot(settings, db, providers, metrics=metrics, guild_ready_timeout=0.05, **client_options)
+    bot = make_bot(settings, db, providers, metrics=metrics, guild_ready_timeout=0.05, **client_options)
     task = asyncio.create_task(bot.start(settings.discord_token.get_secret_value()), name="bot")
     try:
         ready = asyncio.create_task(bot.wait_until_ready())

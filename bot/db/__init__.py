@@ -1,5 +1,5 @@
-"""SQLite access: one connection, WAL, numbered migrations."""
+"""Database access: one interface (`Database`), SQLite by default, PostgreSQL when DATABASE_URL is set."""
 
-from bot.db.database import Database
+from bot.db.base import Database
 
 __all__ = ["Database"]

@@ -9,44 +9,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar, cast
 
 import aiosqlite
 
+from bot.db.base import Database, Params, Row, Transaction, to_completion
 from bot.db.migrations import MIGRATIONS
 from bot.db.upgrade import SchemaTooNew, backup_before_migration
 
 log = logging.getLogger(__name__)
 
-Params = Iterable[Any] | dict[str, Any]
 T = TypeVar("T")
 BULK_DEFERRALS = 20  # times a bulk write lets small writes that queued behind it go first
-
-
-async def _to_completion(step: Awaitable[T]) -> T:
-    """Run a step to its end even if the caller is cancelled meanwhile, then pass the cancellation on.
-
-    Used for BEGIN, COMMIT and ROLLBACK: a cancellation landing there must not leave the connection inside a
-    transaction (every later write would fail or be lost).
-    """
-    task = asyncio.ensure_future(step)
-    cancelled = False
-    while True:
-        try:
-            result = await asyncio.shield(task)
-            break
-        except asyncio.CancelledError:
-            if task.done():
-                result = task.result()
-                cancelled = True
-                break
-            cancelled = True
-    if cancelled:
-        raise asyncio.CancelledError
-    return result
 
 
 async def _connect(path: str) -> aiosqlite.Connection:
@@ -57,8 +34,10 @@ async def _connect(path: str) -> aiosqlite.Connection:
     return conn
 
 
-class Database:
+class SqliteDatabase(Database):
     """Owns the connections. Writes go through `transaction()` or `execute()`, which serialise them."""
+
+    dialect = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection, reader: aiosqlite.Connection | None = None) -> None:
         self._conn = conn
@@ -68,7 +47,7 @@ class Database:
         self._small_waiting = 0  # small writes waiting for the writer: a bulk write lets them all go first
 
     @classmethod
-    async def open(cls, path: Path | str) -> Database:
+    async def open(cls, path: Path | str) -> SqliteDatabase:
         """Open (creating the folder and file), configure and migrate the database."""
         memory = str(path) == ":memory:"
         if not memory:
@@ -105,7 +84,7 @@ class Database:
         try:
             for version in range(current + 1, len(MIGRATIONS) + 1):
                 async with self.transaction() as tx:
-                    await tx.executescript_in_transaction(MIGRATIONS[version - 1])
+                    await cast(SqliteTransaction, tx).executescript_in_transaction(MIGRATIONS[version - 1])
                     # PRAGMA takes no bound parameters; the version is an int we computed.
                     await tx.execute(f"PRAGMA user_version = {int(version)}")
                     if await tx.fetchall("PRAGMA foreign_key_check"):
@@ -132,11 +111,11 @@ class Database:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any error or cancellation, never left open."""
         async with self._writer():
             try:
-                await _to_completion(self._conn.execute("BEGIN IMMEDIATE"))
-                yield Transaction(self._conn)
-                await _to_completion(self._conn.execute("COMMIT"))
+                await to_completion(self._conn.execute("BEGIN IMMEDIATE"))
+                yield SqliteTransaction(self._conn)
+                await to_completion(self._conn.execute("COMMIT"))
             except BaseException:
-                await _to_completion(self._rollback())
+                await to_completion(self._rollback())
                 raise
 
     async def run_in_transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
@@ -160,7 +139,7 @@ class Database:
         # methods use (aiosqlite is pinned in requirements.lock).
         execute: Callable[[Callable[[], T]], Awaitable[T]] = self._conn._execute
         async with self._writer():
-            return await _to_completion(execute(run))
+            return await to_completion(execute(run))
 
     async def _rollback(self) -> None:
         if self._conn.in_transaction:
@@ -175,11 +154,7 @@ class Database:
     # turn of the event loop, so single statements run in autocommit mode (atomic by themselves) rather
     # than as BEGIN/statement/COMMIT, and cursors are not closed explicitly.
 
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
-
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         if self._reader is not self._conn:
             return list(await self._reader.execute_fetchall(sql, params))
         async with self._lock:  # one shared connection (in-memory database): stay out of open transactions
@@ -209,8 +184,10 @@ class Database:
                 self._lock.release()
 
 
-class Transaction:
-    """The statements available inside `Database.transaction()`."""
+class SqliteTransaction(Transaction):
+    """The statements available inside `SqliteDatabase.transaction()`."""
+
+    dialect = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
@@ -226,12 +203,11 @@ class Transaction:
             raise RuntimeError("insert returned no row id")
         return cursor.lastrowid
 
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None:
-        rows = await self.fetchall(sql, params)
-        return rows[0] if rows else None
-
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]:
         return list(await self._conn.execute_fetchall(sql, params))
+
+    async def lock(self, *key: object) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already makes write transactions take turns."""
 
     async def executescript_in_transaction(self, script: str) -> None:
         # executescript() would COMMIT first; run the statements one by one instead.
@@ -240,4 +216,4 @@ class Transaction:
                 await self._conn.execute(statement)
 
 
-__all__ = ["Database", "Params", "SchemaTooNew", "Transaction"]
+__all__ = ["Database", "Params", "SchemaTooNew", "SqliteDatabase", "SqliteTransaction", "Transaction"]

@@ -207,4 +207,11 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE jobs ADD COLUMN answer_token TEXT;
     """,
+    # 10: the caps on jobs at the image services (per user and bot-wide) are counted in the database, so they
+    # hold across processes: a job takes a slot (slot_at) before its submit and holds it until it ends.
+    """
+    ALTER TABLE jobs ADD COLUMN slot_at REAL;
+    UPDATE jobs SET slot_at = submitted_at WHERE state IN ('submitted', 'running');
+    CREATE INDEX jobs_slots ON jobs (user_id) WHERE slot_at IS NOT NULL AND state IN ('queued', 'submitted', 'running');
+    """,
 )

@@ -47,6 +47,10 @@ class RunnerConfig:
     max_running_per_user: int = 2
     lease_seconds: float = 30.0
     sweep_interval: float = 10.0
+    # How often a process checks whether another one cancelled a job it drives (a Cancel click answered there).
+    cancel_check_interval: float = 2.0
+    # How often a job that another process's jobs keep out (the caps are bot-wide) asks for a slot again.
+    slot_retry_interval: float = 0.5
     delivery_max_attempts: int = 6  # postponed attempts (each after the quick retries) before giving up
     delivery_postpone_base: float = 30.0
     queue_edit_interval: float = 1.0  # Discord allows about 5 message edits per 5 s in a channel

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiosqlite
+from bot.db.base import Row
 
 
 class JobState(enum.StrEnum):
@@ -71,10 +71,11 @@ class Job:
     delivery_attempts: int = 0
     retry_at: float | None = None
     closed_at: float | None = None
+    slot_at: float | None = None
     answer_token: str | None = field(default=None, repr=False)  # a credential: never logged
 
     @classmethod
-    def from_row(cls, row: aiosqlite.Row) -> Job:
+    def from_row(cls, row: Row) -> Job:
         data = dict(row)
         data["state"] = JobState(data["state"])
         data["params"] = json.loads(data["params"])

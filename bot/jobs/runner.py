@@ -93,6 +93,8 @@ class JobRunner(JobMessages):
         self._channel_edits: dict[int, float] = {}  # last queue-place edit per channel
         self._line_moved = asyncio.Event()
         self._sweeper: asyncio.Task[None] | None = None
+        self._canceller: asyncio.Task[None] | None = None
+        self._restarted: set[int] = set()  # jobs ended elsewhere whose task here was restarted to finish the chat
         self.stats = DurationStats()
 
     async def start(self) -> None:
@@ -105,14 +107,16 @@ class JobRunner(JobMessages):
             log.info("dropped the input images of %d ended job(s)", swept)
         await self.sweep()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="job-sweeper")
+        self._canceller = asyncio.create_task(self._watch_cancels(), name="job-cancel-watch")
 
     async def sweep(self) -> None:
         """Renew this process's leases and start every claimable open job."""
         now = self._clock()
         await self._store.renew(self.owner, now, self.lease_seconds)
-        pending = [job_id for job_id in await self._store.claimable(now) if job_id not in self._tasks]
+        claimed = await self._store.claim_batch(self.owner, now, self.lease_seconds)
+        pending = [job_id for job_id in claimed if job_id not in self._tasks]
         for job_id in pending:
-            self.enqueue(job_id)
+            self.enqueue(job_id, taken_over=True)
         if pending:
             log.info("picked up %d open job(s)", len(pending))
 
@@ -124,11 +128,36 @@ class JobRunner(JobMessages):
             except Exception:
                 log.exception("job sweep failed; trying again later")
 
-    def enqueue(self, job_id: int) -> None:
-        """Start driving a job (no-op if it is already being driven here)."""
+    async def _watch_cancels(self) -> None:
+        """Stop driving jobs another process ended (a Cancel click answered there): the row is the truth."""
+        while True:
+            await self._sleep(self._config.cancel_check_interval)
+            try:
+                await self.stop_ended_elsewhere()
+            except Exception:
+                log.exception("cancel check failed; trying again later")
+
+    async def stop_ended_elsewhere(self) -> None:
+        """Cancel the task of each job this process drives whose row is already terminal, then start it again
+        to finish the chat work (the status message), as a Cancel handled here would."""
+        ended = set(await self._store.cancelled_while_held(self.owner))
+        self._restarted &= ended
+        for job_id in ended - self._restarted:
+            task = self._tasks.get(job_id)
+            if task is None:
+                continue
+            self._restarted.add(job_id)
+            log.info("job %d: ended by another process; stopping here", job_id)
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            self.enqueue(job_id)
+
+    def enqueue(self, job_id: int, *, taken_over: bool = False) -> None:
+        """Start driving a job (no-op if it is already being driven here). `taken_over`: the sweeper claimed it
+        from no one or from a process that stopped renewing its lease."""
         if job_id in self._tasks:
             return
-        task = asyncio.create_task(self._drive(job_id), name=f"job-{job_id}")
+        task = asyncio.create_task(self._drive(job_id, taken_over), name=f"job-{job_id}")
         self._tasks[job_id] = task
         task.add_done_callback(lambda t: self._forget(job_id, t))
 
@@ -161,6 +190,7 @@ class JobRunner(JobMessages):
         its result is simply not fetched or posted.
         """
         task = self._tasks.get(job_id)
+        self._restarted.add(job_id)  # handled here: the cancel watch leaves it alone
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -173,7 +203,8 @@ class JobRunner(JobMessages):
 
     async def close(self) -> None:
         """Stop driving jobs and hand their leases back; the rows stay as they are, for the next start()."""
-        tasks = [*self._tasks.values(), *([self._sweeper] if self._sweeper else [])]
+        loops = [t for t in (self._sweeper, self._canceller) if t is not None]
+        tasks = [*self._tasks.values(), *loops]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -184,13 +215,12 @@ class JobRunner(JobMessages):
 
     # -- one job ---------------------------------------------------------------------------------
 
-    async def _drive(self, job_id: int) -> None:
-        holder = (await self._store.get(job_id)).lease_owner
+    async def _drive(self, job_id: int, taken_over: bool) -> None:
         if not await self._store.claim(job_id, self.owner, self._clock(), self.lease_seconds):
             return  # another live process holds it, or it is closed or not yet due
         job = await self._store.get(job_id)
         images: list[OutputImage] | None = None
-        if holder != self.owner:
+        if taken_over:
             await self._answer_after_takeover(job)
         try:
             if job.state is JobState.PREPARING:
@@ -230,6 +260,13 @@ class JobRunner(JobMessages):
                 job = await self._show_place(job, user_slot)
                 place = asyncio.create_task(self._track_place(job, user_slot), name=f"job-{job.id}-place")
             async with user_slot, self._slots:
+                # The caps hold across processes: the slot is also taken in the database, after this process's.
+                if not await self._take_slot(job):
+                    if place is None:
+                        job = await self._show_place(job, user_slot)
+                        place = asyncio.create_task(self._track_place(job, user_slot), name=f"job-{job.id}-place")
+                    while not await self._take_slot(job):
+                        await self._sleep(self._config.slot_retry_interval)
                 if place is not None:
                     place.cancel()
                     await asyncio.gather(place, return_exceptions=True)
@@ -241,6 +278,12 @@ class JobRunner(JobMessages):
             if not self._user_jobs[user]:  # nobody else of this user waits on it: don't keep it forever
                 del self._user_jobs[user], self._user_slots[user]
             self._line_advanced()
+
+    async def _take_slot(self, job: Job) -> bool:
+        config = self._config
+        return await self._store.take_slot(
+            job.id, job.user_id, config.max_running_per_user, config.max_active, self._clock()
+        )
 
     def _line_advanced(self) -> None:
         """Wake the jobs waiting in line: one ahead of them left the line (submitted, ended or gone)."""

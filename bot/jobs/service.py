@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from bot.db import Database
+from bot.db.database import SqliteDatabase
 from bot.errors import InvalidRequest
 from bot.jobs.models import Job, JobInput, JobState
 from bot.jobs.runner import JobRunner
@@ -186,6 +187,7 @@ class JobService:
         state: JobState,
         reply_to_message_id: int | None,
     ) -> Job:
+        guild_id, user_id = requester.guild_id, requester.user_id
         route = self._router.route(model, payload.model_dump(mode="json", exclude_none=True))
         provider = route[0]
         params = api_params(payload)
@@ -213,19 +215,27 @@ class JobService:
             "answer_token": requester.answer_token,
         }
 
-        # The capacity check, the price, the charge and the row are one transaction run in one call on the
-        # database thread: the write lock is held for one round trip to it, not one per statement.
-        def create(conn: sqlite3.Connection) -> Job:
-            limit, cost = self._quota.quote(
-                conn, requester.guild_id, requester.user_id, requester.role_ids, model, params
-            )
-            from_period = self._quota.admit(conn, requester.guild_id, requester.user_id, limit, cost)
-            job = self._store.insert(conn, cost=cost, **values)
-            self._quota.record_charge(conn, job.id, requester.guild_id, requester.user_id, from_period, cost)
-            return job
+        # The capacity check, the price, the charge and the row are one transaction. On SQLite (one writer) it runs
+        # in one call on the database thread, so the write lock is held for one round trip, not one per statement;
+        # on PostgreSQL (READ COMMITTED, several processes) it holds the member's advisory lock instead.
+        if isinstance(self._db, SqliteDatabase):
 
-        job = await self._db.run_in_transaction(create)
-        log.info("job %d: %s created for user %d (%s, %d credits)", job.id, kind, requester.user_id, model, job.cost)
+            def create(conn: sqlite3.Connection) -> Job:
+                limit, cost = self._quota.quote(conn, guild_id, user_id, requester.role_ids, model, params)
+                from_period = self._quota.admit(conn, guild_id, user_id, limit, cost)
+                job = self._store.insert(conn, cost=cost, **values)
+                self._quota.record_charge(conn, job.id, guild_id, user_id, from_period, cost)
+                return job
+
+            job = await self._db.run_in_transaction(create)
+        else:
+            async with self._db.transaction() as tx:
+                await tx.lock("user", user_id)
+                limit, cost = await self._quota.quote_in(tx, guild_id, user_id, requester.role_ids, model, params)
+                from_period = await self._quota.admit_in(tx, guild_id, user_id, limit, cost)
+                job = await self._store.insert_in(tx, cost=cost, **values)
+                await self._quota.record_charge_in(tx, job.id, guild_id, user_id, from_period, cost)
+        log.info("job %d: %s created for user %d (%s, %d credits)", job.id, kind, user_id, model, job.cost)
         return job
 
 

@@ -27,8 +27,8 @@ _SETTLE = """
 UPDATE jobs SET state = :state, finished_at = :now, duration_ms = :duration_ms, result_urls = :result_urls,
                 error_code = :error_code, error_message = :error_message, notice = :notice,
                 delivery_started_at = :delivery_started_at, closed_at = :closed_at,
-                lease_owner = CASE WHEN :closed_at IS NULL THEN lease_owner END,
-                answer_token = CASE WHEN :closed_at IS NULL THEN answer_token END
+                lease_owner = CASE WHEN CAST(:closed_at AS DOUBLE PRECISION) IS NULL THEN lease_owner END,
+                answer_token = CASE WHEN CAST(:closed_at AS DOUBLE PRECISION) IS NULL THEN answer_token END
 WHERE id = :id AND state IN ('preparing', 'queued', 'submitted', 'running')
 """
 _UNDELIVERABLE = """

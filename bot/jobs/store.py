@@ -80,6 +80,30 @@ SELECT id FROM jobs
 WHERE closed_at IS NULL AND (lease_owner IS NULL OR lease_expires_at < ?) AND (retry_at IS NULL OR retry_at <= ?)
 ORDER BY id LIMIT ?
 """
+# Claim a batch in one statement. On PostgreSQL the inner SELECT locks the rows it picks and skips rows another
+# process is claiming this instant (FOR UPDATE SKIP LOCKED), so racing processes split the backlog instead of
+# queueing behind each other's row locks; the outer WHERE re-checks the lease after any wait.
+_CLAIM_BATCH = """
+UPDATE jobs SET lease_owner = :owner, lease_expires_at = :expires
+WHERE id IN (
+    SELECT id FROM jobs
+    WHERE closed_at IS NULL AND (lease_owner IS NULL OR lease_expires_at < :now)
+      AND (retry_at IS NULL OR retry_at <= :now)
+    ORDER BY id LIMIT :limit {lock}
+) AND closed_at IS NULL AND (lease_owner IS NULL OR lease_expires_at < :now)
+RETURNING id
+"""
+# Jobs this owner holds that are cancelled (maybe by another process, which answered the Cancel click).
+_CANCELLED_WHILE_HELD = """
+SELECT id FROM jobs WHERE lease_owner = ? AND closed_at IS NULL AND state = 'cancelled'
+"""
+# Slots: a job at (or being sent to) an image service holds one; the caps count them across processes.
+_SLOT_OF = "SELECT slot_at, state FROM jobs WHERE id = ?"
+_SLOTS_TAKEN = """
+SELECT COUNT(*), COALESCE(SUM(CASE WHEN user_id = ? THEN 1 ELSE 0 END), 0) FROM jobs
+WHERE slot_at IS NOT NULL AND state IN ('queued', 'submitted', 'running')
+"""
+_TAKE_SLOT = "UPDATE jobs SET slot_at = ? WHERE id = ? AND state = 'queued' AND slot_at IS NULL"
 _RECENT_DURATIONS = """
 SELECT duration_key, duration_ms FROM jobs
 WHERE state = 'succeeded' AND duration_ms IS NOT NULL
@@ -110,12 +134,7 @@ class JobStore:
 
     def insert(self, conn: sqlite3.Connection, **values: Any) -> Job:
         """Insert a job row and return it as stored (on the database thread, inside the caller's transaction)."""
-        values = {
-            **values,
-            "params": json.dumps(values["params"], sort_keys=True),
-            "route": json.dumps(values["route"]),
-        }
-        cursor = conn.execute(_INSERT, values)
+        cursor = conn.execute(_INSERT, _encoded(values))
         row = cursor.fetchone()
         cursor.close()
         return Job.from_row(row)
@@ -125,6 +144,11 @@ class JobStore:
         if row is None:
             raise LookupError(f"job {job_id} does not exist")
         return Job.from_row(row)
+
+    async def insert_in(self, tx: Transaction, **values: Any) -> Job:
+        """`insert` inside an async transaction."""
+        rows = await tx.fetchall(_INSERT, _encoded(values))
+        return Job.from_row(rows[0])
 
     async def get_in(self, tx: Transaction, job_id: int) -> Job:
         row = await tx.fetchone(_GET, (job_id,))
@@ -219,6 +243,33 @@ class JobStore:
     async def release_all(self, owner: str) -> None:
         await self._db.execute(_RELEASE_ALL, (owner,))
 
+    async def claim_batch(self, owner: str, now: float, ttl: float, limit: int = 1000) -> list[int]:
+        """Take the lease of up to `limit` open jobs nobody (alive) holds, oldest first; their ids."""
+        lock = "FOR UPDATE SKIP LOCKED" if self._db.dialect == "postgresql" else ""
+        params = {"owner": owner, "expires": now + ttl, "now": now, "limit": limit}
+        async with self._db.transaction() as tx:
+            rows = await tx.fetchall(_CLAIM_BATCH.format(lock=lock), params)
+        return sorted(int(r[0]) for r in rows)
+
+    async def take_slot(self, job_id: int, user_id: int, per_user: int, total: int, now: float) -> bool:
+        """Give the job a slot at the image services unless the user's or the bot-wide cap is reached (counted
+        over every process); True if it holds one (or needs none: already submitted or ended)."""
+        async with self._db.transaction() as tx:
+            await tx.lock("job-slots")  # one decision at a time in every process: the count stays true
+            row = await tx.fetchone(_SLOT_OF, (job_id,))
+            if row is None or row[0] is not None or row[1] != "queued":
+                return True
+            taken = await tx.fetchone(_SLOTS_TAKEN, (user_id,))
+            everyone, users = (int(taken[0]), int(taken[1])) if taken is not None else (0, 0)
+            if everyone >= total or users >= per_user:
+                return False
+            await tx.execute(_TAKE_SLOT, (now, job_id))
+            return True
+
+    async def cancelled_while_held(self, owner: str) -> list[int]:
+        """Open jobs this owner holds whose row says cancelled (maybe by another process's hand)."""
+        return [int(r[0]) for r in await self._db.fetchall(_CANCELLED_WHILE_HELD, (owner,))]
+
     async def claimable(self, now: float, limit: int = 1000) -> list[int]:
         """Open jobs nobody holds (or whose holder stopped renewing), due now."""
         return [int(r[0]) for r in await self._db.fetchall(_CLAIMABLE, (now, now, limit))]
@@ -229,3 +280,7 @@ class JobStore:
     async def recent_durations(self, limit: int = 5000) -> list[tuple[str, int]]:
         rows = await self._db.fetchall(_RECENT_DURATIONS, (limit,))
         return [(str(r[0]), int(r[1])) for r in rows]
+
+
+def _encoded(values: dict[str, Any]) -> dict[str, Any]:
+    return {**values, "params": json.dumps(values["params"], sort_keys=True), "route": json.dumps(values["route"])}

@@ -17,7 +17,8 @@ LATENCY_BUCKETS = (0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5, 5.0, 10.0, 30.0, 60.0, 3
 # A queued or running job is never closed yet, so the partial index jobs_open bounds the scan to open jobs:
 # 0.2 ms at 200,000 jobs, where two plain COUNTs over `state` scan the table (2 x 25 ms).
 COUNT_JOBS = (
-    "SELECT COALESCE(SUM(state = 'queued'), 0), COALESCE(SUM(state IN ('submitted', 'running')), 0) "
+    "SELECT COALESCE(SUM(CASE WHEN state = 'queued' THEN 1 ELSE 0 END), 0), "
+    "COALESCE(SUM(CASE WHEN state IN ('submitted', 'running') THEN 1 ELSE 0 END), 0) "
     "FROM jobs WHERE closed_at IS NULL"
 )
 

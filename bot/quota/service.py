@@ -1,4 +1,4 @@
-"""Quota bookkeeping in SQLite: limits, costs, the ledger (charge, refund, grant, reset) and the audit log."""
+"""Quota bookkeeping in the database: limits, costs, the ledger (charge, refund, grant, reset) and the audit log."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import aiosqlite
-
 from bot.db import Database
-from bot.db.database import Params, Transaction
+from bot.db.base import Params, Row, Transaction
 from bot.errors import UserFacingError
 from bot.i18n import msg
 from bot.quota.policy import (
@@ -61,9 +59,10 @@ SELECT 1 FROM quota_ledger
 WHERE guild_id = ? AND user_id = ? AND period_start >= ? AND kind = 'reset' AND id > ? LIMIT 1
 """
 _REFUND = """
-INSERT OR IGNORE INTO quota_ledger
+INSERT INTO quota_ledger
     (guild_id, user_id, job_id, kind, period_start, period_credits, bonus_credits, created_at)
 VALUES (?, ?, ?, 'refund', ?, ?, ?, ?)
+ON CONFLICT DO NOTHING
 """
 # A member's standing for a new job, in one statement (one round trip inside the write transaction).
 _STANDING = """
@@ -82,7 +81,7 @@ WHERE COALESCE(j.guild_id, 0) = ? AND j.user_id = ? ORDER BY j.id DESC LIMIT ?
 # Grouped by `+user_id` so that the planner reads only this period's rows (quota_ledger_window) rather than
 # walking the guild's whole history in user order.
 _TOP = """
-SELECT user_id, SUM(period_credits) FROM quota_ledger
+SELECT +user_id, SUM(period_credits) FROM quota_ledger
 WHERE guild_id = ? AND period_start >= ? GROUP BY +user_id HAVING SUM(period_credits) > 0
 ORDER BY SUM(period_credits) DESC LIMIT ?
 """
@@ -97,8 +96,8 @@ WHERE guild_id = ? ORDER BY id DESC LIMIT ?
 
 
 class Reader(Protocol):
-    async def fetchone(self, sql: str, params: Params = ()) -> aiosqlite.Row | None: ...
-    async def fetchall(self, sql: str, params: Params = ()) -> list[aiosqlite.Row]: ...
+    async def fetchone(self, sql: str, params: Params = ()) -> Row | None: ...
+    async def fetchall(self, sql: str, params: Params = ()) -> list[Row]: ...
 
 
 class QuotaExceeded(UserFacingError):
@@ -179,7 +178,9 @@ class QuotaService:
         rows = await q.fetchall(_LIMITS, (guild,)) if guild != DM_GUILD else []
         return self._limit_from(rows, user_id, role_ids)
 
-    def _limit_from(self, rows: Sequence[Sequence[Any]], user_id: int, role_ids: Sequence[int]) -> Limit:
+    def _limit_from(
+        self, rows: Sequence[Row] | Sequence[Sequence[Any]], user_id: int, role_ids: Sequence[int]
+    ) -> Limit:
         user: Limit | None = None
         roles: list[Limit] = []
         guild_limit: Limit | None = None
@@ -205,7 +206,9 @@ class QuotaService:
         """A job's price, computed once at creation: the model family, the normalised resolution, the count."""
         return self._price_from(await q.fetchall(_COSTS, (guild_key(guild_id),)), model, params)
 
-    def _price_from(self, rows: Sequence[Sequence[Any]], model: str, params: Mapping[str, object]) -> int:
+    def _price_from(
+        self, rows: Sequence[Row] | Sequence[Sequence[Any]], model: str, params: Mapping[str, object]
+    ) -> int:
         overrides = {str(r[0]): int(r[1]) for r in rows}
         count = params.get("num_images", 1)
         return job_cost(
@@ -228,6 +231,22 @@ class QuotaService:
             conn.execute(_COSTS, (guild,)).fetchall(), model, params
         )
 
+    async def quote_in(
+        self,
+        tx: Transaction,
+        guild_id: int | None,
+        user_id: int,
+        role_ids: Sequence[int],
+        model: str,
+        params: Mapping[str, object],
+    ) -> tuple[Limit, int]:
+        """`quote` inside an async transaction."""
+        guild = guild_key(guild_id)
+        limits = await tx.fetchall(_LIMITS, (guild,)) if guild != DM_GUILD else []
+        return self._limit_from(limits, user_id, role_ids), self._price_from(
+            await tx.fetchall(_COSTS, (guild,)), model, params
+        )
+
     async def recent_jobs(self, guild_id: int | None, user_id: int, limit: int = 5) -> list[RecentJob]:
         rows = await self._db.fetchall(_RECENT_JOBS, (guild_key(guild_id), user_id, limit))
         return [RecentJob(int(r[0]), str(r[1]), int(r[2]), str(r[3]), float(r[4]), bool(r[5]), r[6]) for r in rows]
@@ -247,11 +266,29 @@ class QuotaService:
         """Check the member's capacity and credits for a job costing `cost` (one statement, run on the database
         thread inside the creation's transaction); raise TooManyJobs or QuotaExceeded, else return how many of
         the credits come from this period (the rest from bonus)."""
+        now = self._now()
+        params = self._standing_params(guild_id, user_id, limit, now)
+        return self._decide(guild_id, limit, cost, conn.execute(_STANDING, params).fetchone(), now)
+
+    async def admit_in(self, tx: Transaction, guild_id: int | None, user_id: int, limit: Limit, cost: int) -> int:
+        """`admit` inside an async transaction (PostgreSQL, where it holds the member's advisory lock)."""
+        now = self._now()
+        return self._decide(
+            guild_id,
+            limit,
+            cost,
+            await tx.fetchone(_STANDING, self._standing_params(guild_id, user_id, limit, now)),
+            now,
+        )
+
+    def _standing_params(self, guild_id: int | None, user_id: int, limit: Limit, now: datetime) -> dict[str, object]:
+        return {"user": user_id, "guild": guild_key(guild_id), "start": period_start(limit.period, now).timestamp()}
+
+    def _decide(self, guild_id: int | None, limit: Limit, cost: int, row: Row | None, now: datetime) -> int:
+        """The rules, on the member's standing (jobs live, credits used this period, bonus left)."""
         if guild_id is None and not self.config.allow_dms:
             raise QuotaExceeded("quota.no_dms")
-        now = self._now()
-        start = period_start(limit.period, now).timestamp()
-        row = conn.execute(_STANDING, {"user": user_id, "guild": guild_key(guild_id), "start": start}).fetchone()
+        assert row is not None
         live, used, bonus = int(row[0]), int(row[1]), int(row[2])
         cap = self.config.max_running_per_user + self.config.max_waiting_per_user
         if live >= cap:
@@ -275,6 +312,15 @@ class QuotaService:
         """Write the charge `admit` allowed, in the same transaction (on the database thread)."""
         now = self._clock()
         conn.execute(
+            _LEDGER, (guild_key(guild_id), user_id, job_id, "charge", now, from_period, cost - from_period, now)
+        )
+
+    async def record_charge_in(
+        self, tx: Transaction, job_id: int, guild_id: int | None, user_id: int, from_period: int, cost: int
+    ) -> None:
+        """`record_charge` inside an async transaction."""
+        now = self._clock()
+        await tx.execute(
             _LEDGER, (guild_key(guild_id), user_id, job_id, "charge", now, from_period, cost - from_period, now)
         )
 
@@ -328,6 +374,7 @@ class QuotaService:
     async def grant(self, guild_id: int, actor_id: int, user_id: int, credits: int) -> int:
         """Give one-off bonus credits (kept until used); returns the new bonus balance."""
         async with self._db.transaction() as tx:
+            await tx.lock("user", user_id)
             before = await _scalar(tx, _BONUS, (guild_id, user_id))
             now = self._clock()
             await tx.insert(_LEDGER, (guild_id, user_id, None, "grant", now, 0, -credits, now))
@@ -337,6 +384,7 @@ class QuotaService:
     async def reset_user(self, guild_id: int, actor_id: int, user_id: int, role_ids: Sequence[int]) -> int:
         """Zero the user's usage in the current period; returns what it was."""
         async with self._db.transaction() as tx:
+            await tx.lock("user", user_id)
             usage = await self.usage(tx, guild_id, user_id, role_ids)
             now = self._clock()
             if usage.used:

@@ -12,6 +12,6 @@ from tests.unit.world import World, build_world
 
 
 @pytest.fixture
-async def world(hub: FakeHub, tmp_path: Path) -> AsyncIterator[World]:
-    async for built in build_world(hub, tmp_path):
+async def world(hub: FakeHub, db_target: str | Path) -> AsyncIterator[World]:
+    async for built in build_world(hub, db_target):
         yield built

@@ -11,21 +11,24 @@ from pathlib import Path
 import pytest
 
 from bot.db import Database
+from bot.db.database import SqliteDatabase
+from bot.db.migrations import MIGRATIONS
+from bot.db.pg_migrations import PG_MIGRATIONS
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "bot.db")
+async def db(tmp_path: Path) -> AsyncIterator[SqliteDatabase]:
+    database = await SqliteDatabase.open(tmp_path / "bot.db")
     await database.execute("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT, what TEXT NOT NULL)")
     yield database
     await database.close()
 
 
-async def _whats(db: Database) -> list[str]:
+async def _whats(db: SqliteDatabase) -> list[str]:
     return [str(r[0]) for r in await db.fetchall("SELECT what FROM t ORDER BY id")]
 
 
-async def test_run_in_transaction_commits_or_rolls_back_as_a_whole(db: Database) -> None:
+async def test_run_in_transaction_commits_or_rolls_back_as_a_whole(db: SqliteDatabase) -> None:
     def both(conn: sqlite3.Connection) -> int:
         conn.execute("INSERT INTO t (what) VALUES ('a')")
         return int(conn.execute("INSERT INTO t (what) VALUES ('b') RETURNING id").fetchone()[0])
@@ -41,7 +44,7 @@ async def test_run_in_transaction_commits_or_rolls_back_as_a_whole(db: Database)
     assert not db.in_transaction
 
 
-async def test_a_cancelled_caller_leaves_no_transaction_open(db: Database) -> None:
+async def test_a_cancelled_caller_leaves_no_transaction_open(db: SqliteDatabase) -> None:
     started = asyncio.Event()
 
     def slow(conn: sqlite3.Connection) -> None:
@@ -63,7 +66,7 @@ async def test_a_cancelled_caller_leaves_no_transaction_open(db: Database) -> No
     assert await _whats(db) == ["slow", "after"]
 
 
-async def test_small_writes_queued_behind_a_bulk_write_go_first(db: Database) -> None:
+async def test_small_writes_queued_behind_a_bulk_write_go_first(db: SqliteDatabase) -> None:
     async with db.transaction() as tx:  # holds the writer while both queue up
         bulk = asyncio.create_task(db.execute_bulk("INSERT INTO t (what) VALUES ('bulk')"))
         await asyncio.sleep(0.01)
@@ -74,8 +77,8 @@ async def test_small_writes_queued_behind_a_bulk_write_go_first(db: Database) ->
     assert await _whats(db) == ["holder", "small", "bulk"]
 
 
-async def test_a_cancelled_transaction_is_never_left_open(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "bot.db")
+async def test_a_cancelled_transaction_is_never_left_open(db_target: str | Path) -> None:
+    db = await Database.open(db_target)
     outcomes: set[str] = set()
     try:
         for steps in range(200):
@@ -99,5 +102,29 @@ async def test_a_cancelled_transaction_is_never_left_open(tmp_path: Path) -> Non
             if not isinstance(result, asyncio.CancelledError) and row is not None:
                 break  # it ran to the end before the cancellation landed: every point before was covered
         assert outcomes == {"committed", "rolled back"}
+    finally:
+        await db.close()
+
+
+def test_both_dialects_migrate_to_the_same_schema_version() -> None:
+    assert max(PG_MIGRATIONS) == len(MIGRATIONS)
+
+
+async def test_rows_behave_alike_and_placeholders_translate(db_target: str | Path) -> None:
+    db = await Database.open(db_target)
+    try:
+        await db.execute("INSERT INTO meta (key, value) VALUES (:k, :v)", {"k": "a", "v": "it's ? :not"})
+        row = await db.fetchone("SELECT key, value FROM meta WHERE key = ? AND value LIKE '%?%'", ("a",))
+        assert (
+            row is not None and row[1] == row["value"] == "it's ? :not" and dict(row) == {"key": "a", "value": row[1]}
+        )
+        async with db.transaction() as tx:
+            await tx.lock("user", 1)
+            first = await tx.insert(
+                "INSERT INTO quota_audit (guild_id, actor_id, action, target, created_at) VALUES (?, ?, 'a', 't', ?)",
+                (2**62, 1, 1.5),
+            )
+        audit = await db.fetchone("SELECT guild_id FROM quota_audit WHERE id = ?", (first,))
+        assert audit is not None and audit[0] == 2**62  # Discord ids need 64 bits
     finally:
         await db.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import sqlite3
 
 import pytest
 
@@ -192,12 +191,11 @@ async def test_changing_the_period_mid_period_keeps_what_was_used(world: World) 
             "VALUES (?, 'generate', 'succeeded', 'hub', 'nano-banana', '{}', 'p', 'k', ?, 1, 1, 0, ?)",
             (job_id, ALICE.user_id, f"key{job_id}"),
         )
-        limit = (await quota.usage(world.db, 10, ALICE.user_id, ())).limit
-
-        def charge(conn: sqlite3.Connection, job_id: int = job_id, limit: Limit = limit) -> None:
-            quota.record_charge(conn, job_id, 10, ALICE.user_id, quota.admit(conn, 10, ALICE.user_id, limit, 1), 1)
-
-        await world.db.run_in_transaction(charge)
+        async with world.db.transaction() as tx:
+            limit = (await quota.usage(tx, 10, ALICE.user_id, ())).limit
+            await quota.record_charge_in(
+                tx, job_id, 10, ALICE.user_id, await quota.admit_in(tx, 10, ALICE.user_id, limit, 1), 1
+            )
     await quota.set_limit(10, 99, "guild", 10, 5, Period.WEEK)  # on a Wednesday
     usage = await quota.usage(world.db, 10, ALICE.user_id, ())
     assert usage.used == 3 and usage.remaining == 2  # not 5 fresh credits

@@ -146,7 +146,7 @@ async def test_unknown_submit_outcome_is_never_resubmitted(world: World) -> None
     job = await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())
     await wait_state(world, job.id, lambda j: j.submit_started_at is not None)
     async with asyncio.timeout(5):
-        while world.hub.submit_calls < 1:  # the request reached the Hub
+        while not world.hub.submit_calls:  # the request has reached the Hub (not just been recorded)
             await asyncio.sleep(0.01)
     await first.close()
     second, _ = world.make()
@@ -237,7 +237,10 @@ async def test_per_user_slots_are_released_when_the_users_jobs_end(world: World)
 async def test_the_place_in_line_stays_current_as_jobs_ahead_finish(world: World) -> None:
     runner, service = world.make(RunnerConfig(**{**FAST.__dict__, "max_active": 1, "queue_edit_interval": 0.0}))
     world.hub.default_plan = lambda: Plan(duration=60)
-    jobs = [await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()) for i in range(3)]
+    jobs = []
+    for i in range(3):  # each in line before the next (jobs of one process may otherwise line up in any order)
+        jobs.append(await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()))
+        await wait_state(world, jobs[-1].id, lambda j: j.status_message_id is not None)
     last = jobs[-1]
 
     def places() -> list[int]:

@@ -117,8 +117,9 @@ class World:
         return await self.store.get(job_id)
 
 
-async def build_world(hub: FakeHub, tmp_path: Path) -> AsyncIterator[World]:
-    db = await Database.open(tmp_path / "jobs.db")
+async def build_world(hub: FakeHub, target: Path | str) -> AsyncIterator[World]:
+    """A world on the database at `target` (a SQLite file or a postgresql:// URL)."""
+    db = await Database.open(target)
     store = JobStore(db)
     chat = Chat()
     runners: list[JobRunner] = []

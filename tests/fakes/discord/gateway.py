@@ -37,6 +37,7 @@ class GatewayMixin:
                 elif op == 2:
                     self.identifies += 1
                     self.intents = int(payload["d"].get("intents", 0))
+                    self._socket_shards[ws] = payload["d"].get("shard")  # type: ignore[attr-defined]
                     self._sockets.append((ws, seq))
                     await self._ready(ws, seq)
                 elif op == 6:
@@ -49,6 +50,13 @@ class GatewayMixin:
             self._sockets = [(w, s) for w, s in self._sockets if w is not ws]
         return ws
 
+    def owns_guild(self, ws: web.WebSocketResponse, guild_id: object) -> bool:
+        """Like Discord: a guild's events go to shard (guild_id >> 22) % shard_count only."""
+        shard = self._socket_shards.get(ws)  # type: ignore[attr-defined]
+        if not shard or guild_id is None:
+            return True
+        return bool((int(str(guild_id)) >> 22) % shard[1] == shard[0])
+
     async def _heartbeat_ack(self, ws: web.WebSocketResponse) -> None:
         await asyncio.sleep(HEARTBEAT_RTT)
         with contextlib.suppress(ConnectionError, RuntimeError):
@@ -56,17 +64,22 @@ class GatewayMixin:
         self._background = {t for t in self._background if not t.done()}
 
     async def _ready(self, ws: web.WebSocketResponse, seq: list[int]) -> None:
-        ready = {
+        shard = self._socket_shards.get(ws)  # type: ignore[attr-defined]
+        mine = self.owns_guild(ws, self.guild_id)
+        ready: dict[str, Any] = {
             "v": 10,
             "user": self.bot_user,
-            "guilds": [{"id": str(self.guild_id), "unavailable": True}],
+            "guilds": [{"id": str(self.guild_id), "unavailable": True}] if mine else [],
             "session_id": secrets.token_hex(16),
             "resume_gateway_url": self.url.replace("http", "ws") + "/gateway",
             "application": {"id": str(self.app_id), "flags": 0},
             "private_channels": [],
             "relationships": [],
         }
-        for event, data in (("READY", ready), ("GUILD_CREATE", self.guild_payload())):
+        if shard:
+            ready["shard"] = shard
+        events = [("READY", ready)] + ([("GUILD_CREATE", self.guild_payload())] if mine else [])
+        for event, data in events:
             seq[0] += 1
             await ws.send_str(json.dumps({"op": 0, "t": event, "s": seq[0], "d": data}))
 

@@ -93,6 +93,8 @@ class FakeDiscord(DriverMixin, RestMixin, GatewayMixin):
         self.resumes = 0
         self.gateway_refusing = False  # answer gateway connections with 503 (an outage)
         self._sockets: list[tuple[web.WebSocketResponse, list[int]]] = []
+        self._socket_shards: dict[web.WebSocketResponse, list[int] | None] = {}
+        self.dispatched: list[tuple[str, list[int] | None]] = []  # (event, shard it went to)
         self._changed = asyncio.Condition()
         self._background: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
@@ -172,6 +174,9 @@ class FakeDiscord(DriverMixin, RestMixin, GatewayMixin):
 
     async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
         for ws, seq in list(self._sockets):
+            if not self.owns_guild(ws, data.get("guild_id")):
+                continue
+            self.dispatched.append((event, self._socket_shards.get(ws)))
             seq[0] += 1
             try:
                 await ws.send_str(json.dumps({"op": 0, "t": event, "s": seq[0], "d": data}))
