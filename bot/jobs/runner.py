@@ -354,6 +354,17 @@ class JobRunner(JobMessages):
         assert job.provider_task_id is not None and job.submitted_at is not None and job.deadline_at is not None
         spec = MODELS.get(job.model)
         prior = spec.typical_seconds if spec else DEFAULT_PRIOR_SECONDS
+        key = job.duration_key
+        token = self.stats.begin(key)
+        try:
+            return await self._poll_until_done(job, provider, prior)
+        finally:
+            self.stats.end(key, token)
+
+    async def _poll_until_done(
+        self, job: Job, provider: ImageProvider, prior: float
+    ) -> tuple[Job, list[OutputImage] | None]:
+        assert job.provider_task_id is not None and job.submitted_at is not None and job.deadline_at is not None
         key, seen = job.duration_key, Sighting()
         # Jobs submitted together share a model; a per-job phase keeps them from polling in waves.
         phase = random.random()

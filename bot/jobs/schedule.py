@@ -12,7 +12,7 @@ whenever the model changes (another job of the key finished) is cheap. Pure code
 from __future__ import annotations
 
 import math
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 
 MIN_SAMPLES = 3  # finished jobs of a key before its learned figures are used at all
@@ -24,6 +24,7 @@ PRIOR_START_SHARE = (0.07, 0.13)
 START_GAP = 0.2  # typical spacing while looking for the start of processing (see _start_gap)
 WINDOW_SPACING = 0.45  # the mean spacing the finish window ends up with, for _start_gap
 COLD_START_GAP = 0.3  # the same while the share is only a prior: a precise start is worth less
+COLD_RELATIVE_GAP = 0.15  # ...and never finer than this share of the time elapsed
 COLD_GAP = 2.0  # the longest gap in a window known only from priors (no finish is likely anywhere in it)
 WINDOW_FRACTION = 0.3  # in the finish window, poll after this share of the window still ahead...
 DENSE_GAP = (0.25, 0.9)  # ...but never closer or further apart than these
@@ -85,8 +86,25 @@ class DurationStats:
 
     def __init__(self) -> None:
         self._samples: dict[str, deque[Finished]] = defaultdict(lambda: deque(maxlen=MAX_SAMPLES))
-        self._models: dict[tuple[str, float], KeyModel] = {}
+        self._models: dict[tuple[str, float, bool], KeyModel] = {}
         self.versions: dict[str, int] = defaultdict(int)
+        self._added: dict[str, int] = defaultdict(int)  # samples ever added per key
+        self._running: dict[str, Counter[int]] = defaultdict(Counter)  # polling jobs per key, by _added at start
+        self._settled: dict[str, int] = {}  # per key: samples added before its oldest polling job began
+
+    def begin(self, key: str) -> int:
+        """A job of this key starts polling (see `model`); pass the returned token to `end`."""
+        token = self._added[key]
+        self._running[key][token] += 1
+        self._settled.pop(key, None)
+        return token
+
+    def end(self, key: str, token: int) -> None:
+        running = self._running[key]
+        running[token] -= 1
+        if running[token] <= 0:
+            del running[token]
+        self._settled.pop(key, None)
 
     def add(self, key: str, seconds: float, start: tuple[float, float] | None = None) -> None:
         """Learn one finished task (`start`: the polls just before and at its first "processing")."""
@@ -97,6 +115,7 @@ class DurationStats:
         else:
             self._samples[key].append(Finished(seconds))
         self.versions[key] += 1
+        self._added[key] += 1
         for cached in [c for c in self._models if c[0] == key]:
             del self._models[cached]
 
@@ -105,9 +124,22 @@ class DurationStats:
         return self.model(key, prior_seconds).duration
 
     def model(self, key: str, prior_seconds: float) -> KeyModel:
-        cached = self._models.get((key, prior_seconds))
+        """The key's model. Tasks that finished while more of the key's jobs are still running are mostly the
+        short ones of a burst: unless enough finished before it, durations stand in only as far as the prior
+        agrees (the start-to-duration ratio has no such bias and is always used)."""
+        samples = self._samples.get(key, ())
+        suspect = False
+        running = self._running.get(key)
+        if running:
+            settled = self._settled.get(key)
+            if settled is None:
+                settled = self._settled[key] = min(running)
+            fresh = self._added[key] - settled
+            suspect = settled < TRUSTED_SAMPLES and sum(running.values()) > fresh
+        cached = self._models.get((key, prior_seconds, suspect))
         if cached is None:
-            cached = self._models[(key, prior_seconds)] = _fit(list(self._samples.get(key, ())), prior_seconds)
+            cached = _fit(list(samples), prior_seconds, suspect)
+            self._models[(key, prior_seconds, suspect)] = cached
         return cached
 
     def predict(self, key: str, prior_seconds: float, seen: Sighting) -> Estimate:
@@ -116,13 +148,14 @@ class DurationStats:
         return _predict(model, seen)
 
 
-def _fit(samples: list[Finished], prior: float) -> KeyModel:
+def _fit(samples: list[Finished], prior: float, suspect: bool = False) -> KeyModel:
     durations = sorted(s.duration for s in samples)
     learned = len(durations) >= MIN_SAMPLES
     guess = Estimate(prior * 0.5, prior * 1.5)
     duration = Estimate(_quantile(durations, 0.02), _quantile(durations, 0.98)) if learned else guess
-    if len(durations) < TRUSTED_SAMPLES:
+    if len(durations) < TRUSTED_SAMPLES or suspect:
         duration = _union(duration, guess)
+        learned = learned and not suspect
     paired = [s for s in samples if s.start_low is not None and s.start_high is not None]
     if len(paired) >= MIN_SAMPLES:
         middles = sorted((s.start_low + s.start_high) / 2 for s in paired if s.start_low and s.start_high)
@@ -186,8 +219,11 @@ def next_poll(
             return _early_looks(0.0, first, cap)
         if last < first:
             return _early_looks(last, first, cap)
+        if not model.paired:  # the share is unknown: the same relative precision later costs a wider gap
+            gap = max(gap, COLD_RELATIVE_GAP * last)
         return last + gap
-    longest = DENSE_GAP[1] if model.learned else COLD_GAP
+    bracketed = model.paired and seen.running_at is not None and seen.pending_until > 0
+    longest = DENSE_GAP[1] if model.learned or bracketed else COLD_GAP
     return max(floor, _in_window(window, last, phase, min_interval, min(cap, longest), cap))
 
 

@@ -19,8 +19,8 @@ from types import TracebackType
 START = 16
 DECREASE = 0.5
 MAX_PAUSE_SECONDS = 120.0
-SLOWER = 2.0  # answers this much slower than the fastest recent one: more in flight would not help
-FLOOR_RTT = 0.005  # below this, an answer counts as fast (loopback timing is all noise)
+SLOWER = 1.5  # answers this much slower than the fastest recent one: more in flight would not help
+FLOOR_RTT = 0.001  # below this, an answer counts as fast (timer noise)
 RTT_MEMORY = 30.0  # seconds after which the fastest answer seen is forgotten
 
 

@@ -28,6 +28,7 @@ def burst(stats: DurationStats, durations: list[float], share: float, rng: rando
     """Run jobs submitted together against a task that starts processing after `share` of its duration,
     re-planning each job at least every second and learning from each finish, as the runner does."""
     jobs = [SimJob(d, rng.random()) for d in durations]
+    tokens = [stats.begin(KEY) for _ in jobs]
     events = [(0.0, i, False) for i in range(len(jobs))]
     while events:
         now, index, is_poll = heapq.heappop(events)
@@ -39,6 +40,7 @@ def burst(stats: DurationStats, durations: list[float], share: float, rng: rando
                 seen = job.seen
                 start = (seen.pending_until, seen.running_at) if seen.running_at and seen.pending_until else None
                 stats.add(KEY, job.duration, start)
+                stats.end(KEY, tokens[index])
                 continue
             job.seen.saw(now, now >= share * job.duration)
         window = stats.predict(KEY, PRIOR, job.seen)
@@ -128,3 +130,25 @@ def test_polls_never_come_closer_than_the_minimum_nor_further_apart_than_the_max
     gaps = [b - a for a, b in itertools.pairwise(times)]
     assert min(gaps) >= 0.5 - 1e-9 and max(gaps) <= 10.0 + 1e-9
     assert times[0] < 60 and any(60 <= t <= 71 for t in times)
+
+
+def test_the_first_finishers_of_a_burst_do_not_pull_the_others_window_in() -> None:
+    """They are the short ones: a job that learned nothing of its own start still looks as late as the prior."""
+    stats = DurationStats()
+    tokens = [stats.begin(KEY) for _ in range(100)]
+    for token, duration in zip(
+        tokens, (15.0, 15.1, 15.2, 15.3, 15.4, 15.5, 15.6, 15.7, 15.8, 15.9, 16.0), strict=False
+    ):
+        stats.add(KEY, duration)
+        stats.end(KEY, token)
+    assert stats.predict(KEY, PRIOR, Sighting()).late >= 30
+    for token in tokens[11:]:
+        stats.end(KEY, token)
+    assert stats.predict(KEY, PRIOR, Sighting()).late < 17  # nothing is running: what finished is the truth
+
+
+def test_without_a_waiting_phase_a_cold_burst_still_polls_no_more_than_the_fixed_poller() -> None:
+    rng = random.Random(5)
+    durations = [rng.uniform(15, 25) for _ in range(300)]
+    jobs = burst(DurationStats(), durations, 0.0, rng)
+    assert statistics.mean(j.polls for j in jobs) <= fixed_poller(durations)[0]
