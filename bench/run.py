@@ -79,14 +79,19 @@ def vm_hwm_mb(pid: int) -> float:
     return math.nan
 
 
-async def baseline_poller(client: httpx.AsyncClient, hub: FakeHub, task_id: str) -> tuple[int, float]:
+async def baseline_poller(
+    client: httpx.AsyncClient, hub: FakeHub, task_id: str, in_flight: asyncio.Semaphore
+) -> tuple[int, float]:
     """A fixed 2-second poller on one task: (polls, seconds from ready to seeing it done)."""
     task = hub.tasks[task_id]
     polls = 0
     while True:
         await asyncio.sleep(max(0.0, task.created + (polls + 1) * BASELINE_INTERVAL - time.time()))
         polls += 1
-        response = await client.get(f"/hub/v1/tasks/{task_id}", headers={"X-Bench-Baseline": "1"})
+        # Bounded here, not in httpcore's pool, whose wait queue costs quadratic CPU (and this loop also
+        # serves the fake Hub the bot polls).
+        async with in_flight:
+            response = await client.get(f"/hub/v1/tasks/{task_id}", headers={"X-Bench-Baseline": "1"})
         response.raise_for_status()
         if response.json().get("ready"):
             return polls, time.time() - task.ready_at
@@ -115,6 +120,7 @@ async def one_round(
     baseline: list[asyncio.Task[tuple[int, float]]] = []
     seen_tasks = first_task
     auth = {"Authorization": f"Bearer {hub.api_key}"}
+    in_flight = asyncio.Semaphore(40)
     async with httpx.AsyncClient(
         base_url=hub.url, timeout=30, headers=auth, limits=httpx.Limits(max_connections=50)
     ) as client:
@@ -123,7 +129,7 @@ async def one_round(
             await asyncio.sleep(0.05)
             task_ids = list(hub.tasks)
             for task_id in task_ids[seen_tasks:]:
-                baseline.append(asyncio.create_task(baseline_poller(client, hub, task_id)))
+                baseline.append(asyncio.create_task(baseline_poller(client, hub, task_id, in_flight)))
             seen_tasks = len(task_ids)
             for event in discord_fake.events[event_cursor:]:
                 if event.kind == "message_create" and event.data["attachments"]:
