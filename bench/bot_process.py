@@ -1,12 +1,14 @@
 """The bot as `python -m bot` runs it, pointed at the fake Discord, with an event-loop lag probe.
 
 Started by bench/run.py; settings come from the environment it sets. On SIGTERM the bot closes cleanly
-and the lag samples are written to the file named by BENCH_LAG_FILE.
+and the lag samples are written to the file named by BENCH_LAG_FILE. With BENCH_PROFILE=path, the whole run
+is profiled (cProfile) and the statistics are written there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import cProfile
 import json
 import os
 import time
@@ -41,4 +43,11 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if os.environ.get("BENCH_PROFILE"):
+        profiler = cProfile.Profile()
+        try:
+            profiler.runcall(asyncio.run, main())
+        finally:
+            profiler.dump_stats(os.environ["BENCH_PROFILE"])
+    else:
+        asyncio.run(main())

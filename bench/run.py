@@ -1,6 +1,6 @@
 """Benchmark: K concurrent /imagine jobs through the real bot, the fake Discord and the fake Hub.
 
-    .venv/bin/python -m bench.run [--ks 1,50,500] [--duration 20] [--spread 0.25] [--warmup 8]
+    .venv/bin/python -m bench.run [--ks 1,100,500,1000] [--modes cold,warm] [--duration 20] [--warmup 20]
 
 The bot runs in its own process (so RSS and loop lag are the bot's alone) with production timing
 settings; this process runs both fakes and measures, per K:
@@ -10,7 +10,10 @@ settings; this process runs both fakes and measures, per K:
                      polling the same fake Hub in the same run)
   peak RSS           VmHWM of the bot process
   loop lag p99       the bot's event loop, sampled every 10 ms
-A warm-up batch runs first so the bot has learned typical durations, as a bot in service has.
+Cold: a fresh bot with an empty database for each K. Warm: one fresh bot that first runs a warm-up batch, so it
+has learned typical durations as a bot in service has, then every K in turn. Where the added latency goes:
+"wait" (task ready -> the bot's poll that saw it done), "fetch" (-> its result file served), "post" (-> the
+message at the fake Discord).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class Round:
     rss_mb: float
     detect: list[float]
     deliver: list[float]
+    fetch: list[float]
+    post: list[float]
     cpu: float
     wall: float
 
@@ -74,14 +79,19 @@ def vm_hwm_mb(pid: int) -> float:
     return math.nan
 
 
-async def baseline_poller(client: httpx.AsyncClient, hub: FakeHub, task_id: str) -> tuple[int, float]:
+async def baseline_poller(
+    client: httpx.AsyncClient, hub: FakeHub, task_id: str, in_flight: asyncio.Semaphore
+) -> tuple[int, float]:
     """A fixed 2-second poller on one task: (polls, seconds from ready to seeing it done)."""
     task = hub.tasks[task_id]
     polls = 0
     while True:
         await asyncio.sleep(max(0.0, task.created + (polls + 1) * BASELINE_INTERVAL - time.time()))
         polls += 1
-        response = await client.get(f"/hub/v1/tasks/{task_id}", headers={"X-Bench-Baseline": "1"})
+        # Bounded here, not in httpcore's pool, whose wait queue costs quadratic CPU (and this loop also
+        # serves the fake Hub the bot polls).
+        async with in_flight:
+            response = await client.get(f"/hub/v1/tasks/{task_id}", headers={"X-Bench-Baseline": "1"})
         response.raise_for_status()
         if response.json().get("ready"):
             return polls, time.time() - task.ready_at
@@ -110,6 +120,7 @@ async def one_round(
     baseline: list[asyncio.Task[tuple[int, float]]] = []
     seen_tasks = first_task
     auth = {"Authorization": f"Bearer {hub.api_key}"}
+    in_flight = asyncio.Semaphore(40)
     async with httpx.AsyncClient(
         base_url=hub.url, timeout=30, headers=auth, limits=httpx.Limits(max_connections=50)
     ) as client:
@@ -118,7 +129,7 @@ async def one_round(
             await asyncio.sleep(0.05)
             task_ids = list(hub.tasks)
             for task_id in task_ids[seen_tasks:]:
-                baseline.append(asyncio.create_task(baseline_poller(client, hub, task_id)))
+                baseline.append(asyncio.create_task(baseline_poller(client, hub, task_id, in_flight)))
             seen_tasks = len(task_ids)
             for event in discord_fake.events[event_cursor:]:
                 if event.kind == "message_create" and event.data["attachments"]:
@@ -136,6 +147,9 @@ async def one_round(
     added = [delivered[t.input["prompt"]] - t.ready_at for t in done]
     detect = [t.first_seen_done - t.ready_at for t in done]  # type: ignore[operator]
     deliver = [delivered[t.input["prompt"]] - t.first_seen_done for t in done]  # type: ignore[operator]
+    fetched = [t for t in done if t.fetched_at is not None]
+    fetch = [t.fetched_at - t.first_seen_done for t in fetched]  # type: ignore[operator]
+    post = [delivered[t.input["prompt"]] - t.fetched_at for t in fetched]  # type: ignore[operator]
     acks = [i.acked_at - i.sent_at for i in sent if i.acked_at is not None]
     lag_window[:] = [started, time.time()]
     return Round(
@@ -148,90 +162,128 @@ async def one_round(
         rss_mb=vm_hwm_mb(bot_pid),
         detect=detect,
         deliver=deliver,
+        fetch=fetch,
+        post=post,
         cpu=cpu_seconds(bot_pid) - cpu_start,
         wall=time.time() - started,
     )
 
 
-def report(rounds: list[Round], lag_samples: list[tuple[float, float]], windows: list[list[float]]) -> None:
+def report(title: str, rounds: list[Round], lag_samples: list[tuple[float, float]], windows: list[list[float]]) -> None:
     print()
+    print(f"{title}:")
     print(
         "   K | ack p50 | ack p99 | added p50 | added p95 | polls/job | 2s-poller polls/job (added p50) "
-        "| peak RSS | loop lag p99"
+        "| ratio | peak RSS | loop lag p99"
     )
     for r, (start, end) in zip(rounds, windows, strict=True):
         lag = [value for at, value in lag_samples if start <= at <= end]
+        ours, theirs = sum(r.polls) / len(r.polls), sum(r.baseline_polls) / len(r.baseline_polls)
         print(
             f"{r.k:>4} | {pct(r.ack, 0.5) * 1000:5.0f}ms | {pct(r.ack, 0.99) * 1000:5.0f}ms "
             f"| {pct(r.added, 0.5):7.2f} s | {pct(r.added, 0.95):7.2f} s "
-            f"| {sum(r.polls) / len(r.polls):9.1f} | {sum(r.baseline_polls) / len(r.baseline_polls):10.1f} "
-            f"({pct(r.baseline_added, 0.5):.2f} s)      | {r.rss_mb:5.0f} MB | {pct(lag, 0.99) * 1000:7.1f} ms"
+            f"| {ours:9.1f} | {theirs:10.1f} "
+            f"({pct(r.baseline_added, 0.5):.2f} s)      | {ours / theirs:5.2f} | {r.rss_mb:5.0f} MB "
+            f"| {pct(lag, 0.99) * 1000:7.1f} ms"
         )
     print()
-    print("   K | found by a poll p50/p95 | then posted p50/p95 | bot CPU (s) / wall (s)")
+    print("   K | added = wait p50/p95 + fetch p50/p95 + post p50/p95 (s) | delivered | bot CPU (s) / wall (s)")
     for r in rounds:
         print(
-            f"{r.k:>4} | {pct(r.detect, 0.5):6.2f} / {pct(r.detect, 0.95):5.2f} s       "
-            f"| {pct(r.deliver, 0.5):6.2f} / {pct(r.deliver, 0.95):5.2f} s   | {r.cpu:6.1f} / {r.wall:5.1f}"
+            f"{r.k:>4} | {pct(r.detect, 0.5):5.2f} / {pct(r.detect, 0.95):5.2f} "
+            f"+ {pct(r.fetch, 0.5):5.3f} / {pct(r.fetch, 0.95):5.3f} "
+            f"+ {pct(r.post, 0.5):5.3f} / {pct(r.post, 0.95):5.3f}"
+            f" | {len(r.added):>4}/{r.k:<4} | {r.cpu:6.1f} / {r.wall:5.1f}"
         )
+
+
+async def session(
+    ks: list[int], warmup: int, discord_fake: FakeDiscord, hub: FakeHub
+) -> tuple[list[Round], list[list[float]], list[tuple[float, float]]]:
+    """One fresh bot process with an empty database: `warmup` jobs unmeasured, then one round per K."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lag_file = Path(tmp) / "lag.json"
+        env = {
+            **os.environ,
+            "BENCH_DISCORD_URL": discord_fake.url,
+            "BENCH_LAG_FILE": str(lag_file),
+            "DISCORD_TOKEN": FakeDiscord.TOKEN,
+            "MOUNTSEA_API_KEY": hub.api_key,
+            "MOUNTSEA_BASE_URL": hub.url,
+            "RESULT_URLS_ALLOW_PRIVATE": "true",  # the fake Hub serves results from 127.0.0.1
+            "DATABASE_PATH": str(Path(tmp) / "bench.db"),
+            "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+            "PYTHONPATH": str(ROOT),
+        }
+        syncs = sum(1 for _, _, path in discord_fake.requests if path.endswith("/commands"))
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.bot_process", cwd=tmp, env=env)
+        rounds: list[Round] = []
+        windows: list[list[float]] = []
+        try:
+            async with asyncio.timeout(30):
+                # Ready once it has synced its commands (a PUT .../commands), as every start does.
+                while sum(1 for _, _, path in discord_fake.requests if path.endswith("/commands")) <= syncs:
+                    await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)
+            if warmup:
+                print(f"  bot pid {proc.pid}: warming up with {warmup} jobs", flush=True)
+                await one_round(warmup, discord_fake, hub, proc.pid, [], measure=False)
+            for k in ks:
+                window: list[float] = []
+                print(f"  K={k} ...", flush=True)
+                result = await one_round(k, discord_fake, hub, proc.pid, window)
+                assert result is not None
+                rounds.append(result)
+                windows.append(window)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), 30)
+        lag_samples = json.loads(lag_file.read_text()) if lag_file.exists() else []
+    return rounds, windows, lag_samples
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ks", default="1,50,500")
+    parser.add_argument("--ks", default="1,100,500,1000")
+    parser.add_argument("--modes", default="cold,warm")
     parser.add_argument("--duration", type=float, default=20.0, help="mean provider task duration (s)")
     parser.add_argument("--spread", type=float, default=0.25, help="uniform spread around the mean")
-    parser.add_argument("--warmup", type=int, default=20, help="jobs run first so durations are learned")
+    parser.add_argument("--warmup", type=int, default=20, help="jobs run first (warm mode) so durations are learned")
     args = parser.parse_args()
     ks = [int(k) for k in args.ks.split(",")]
+    modes = args.modes.split(",")
     rng = random.Random(42)
     low, high = args.duration * (1 - args.spread), args.duration * (1 + args.spread)
 
     fake_lag: list[tuple[float, float]] = []
     fake_probe = asyncio.create_task(probe_lag(fake_lag), name="fake-lag-probe")
+    results: list[tuple[str, list[Round], list[list[float]], list[tuple[float, float]]]] = []
     async with FakeDiscord(channels=50, members=MEMBERS) as discord_fake, FakeHub() as hub:
         hub.default_plan = lambda: Plan(duration=rng.uniform(low, high))
-        with tempfile.TemporaryDirectory() as tmp:
-            lag_file = Path(tmp) / "lag.json"
-            env = {
-                **os.environ,
-                "BENCH_DISCORD_URL": discord_fake.url,
-                "BENCH_LAG_FILE": str(lag_file),
-                "DISCORD_TOKEN": FakeDiscord.TOKEN,
-                "MOUNTSEA_API_KEY": hub.api_key,
-                "MOUNTSEA_BASE_URL": hub.url,
-                "RESULT_URLS_ALLOW_PRIVATE": "true",  # the fake Hub serves results from 127.0.0.1
-                "DATABASE_PATH": str(Path(tmp) / "bench.db"),
-                "MAX_ACTIVE_JOBS": "1000",
-                "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-                "PYTHONPATH": str(ROOT),
-            }
-            proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.bot_process", cwd=tmp, env=env)
-            try:
-                async with asyncio.timeout(30):
-                    while not discord_fake.commands:
-                        await asyncio.sleep(0.05)
-                await asyncio.sleep(0.5)
-                print(f"bot pid {proc.pid}; tasks take {low:.0f}-{high:.0f} s; warming up with {args.warmup} jobs")
-                await one_round(args.warmup, discord_fake, hub, proc.pid, [], measure=False)
-                rounds, windows = [], []
-                for k in ks:
-                    window: list[float] = []
-                    print(f"K={k} ...", flush=True)
-                    result = await one_round(k, discord_fake, hub, proc.pid, window)
-                    assert result is not None
-                    rounds.append(result)
-                    windows.append(window)
-            finally:
-                proc.send_signal(signal.SIGTERM)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(proc.wait(), 30)
-            lag_samples = json.loads(lag_file.read_text()) if lag_file.exists() else []
+        print(f"tasks take {low:.0f}-{high:.0f} s; load average {os.getloadavg()[0]:.2f}")
+        if "cold" in modes:
+            rounds, windows, lag = [], [], []
+            for k in ks:
+                print(f"cold (fresh bot, empty database), K={k}", flush=True)
+                one, window, samples = await session([k], 0, discord_fake, hub)
+                rounds += one
+                windows += window
+                lag += samples
+            results.append(("cold: a fresh bot and an empty database for each K", rounds, windows, lag))
+        if "warm" in modes:
+            print(f"warm (one bot, {args.warmup} warm-up jobs first)", flush=True)
+            rounds, windows, lag = await session(ks, args.warmup, discord_fake, hub)
+            results.append((f"warm: one bot after {args.warmup} warm-up jobs, K in turn", rounds, windows, lag))
     fake_probe.cancel()
-    report(rounds, lag_samples, windows)
-    for r, (start, end) in zip(rounds, windows, strict=True):
-        lag = [value for at, value in fake_lag if start <= at <= end]
-        print(f"K={r.k}: the fakes' own loop lag p99 {pct(lag, 0.99) * 1000:.1f} ms (a slow fake inflates latencies)")
+    for title, rounds, windows, lag in results:
+        report(title, rounds, lag, windows)
+    print()
+    print(f"load average at the end {os.getloadavg()[0]:.2f}")
+    for title, rounds, windows, _ in results:
+        for r, (start, end) in zip(rounds, windows, strict=True):
+            lag_ = [value for at, value in fake_lag if start <= at <= end]
+            print(f"{title.split(':')[0]} K={r.k}: the fakes' own loop lag p99 {pct(lag_, 0.99) * 1000:.1f} ms")
 
 
 if __name__ == "__main__":

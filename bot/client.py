@@ -71,12 +71,16 @@ def build_providers(
     if settings.mountsea_api_key is not None:
         hub_http = make_client(settings.mountsea_base_url, timeout, transport)
         gemini_http = make_client(settings.mountsea_base_url, timeout, transport)
-        providers["hub"] = HubProvider(hub_http, settings.mountsea_api_key, policy, observe)
-        providers["gemini"] = GeminiProvider(gemini_http, settings.mountsea_api_key, policy, observe)
+        providers["hub"] = HubProvider(hub_http, settings.mountsea_api_key, policy, observe, settings.max_active_jobs)
+        providers["gemini"] = GeminiProvider(
+            gemini_http, settings.mountsea_api_key, policy, observe, settings.max_active_jobs
+        )
         clients += [hub_http, gemini_http]
     if settings.mindvideo_api_key is not None:
         mindvideo_http = make_client(settings.mindvideo_base_url, timeout, transport)
-        providers["mindvideo"] = MindVideoProvider(mindvideo_http, settings.mindvideo_api_key, policy, observe)
+        providers["mindvideo"] = MindVideoProvider(
+            mindvideo_http, settings.mindvideo_api_key, policy, observe, settings.max_active_jobs
+        )
         clients.append(mindvideo_http)
     return providers, clients
 

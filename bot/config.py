@@ -65,8 +65,8 @@ class Settings(BaseSettings):
 
     default_model: str = "nano-banana"
     job_deadline_seconds: PositiveFloat = 600.0
-    max_active_jobs: Annotated[int, Field(ge=1, le=10_000)] = 50
-    poll_min_interval_seconds: PositiveFloat = 0.4
+    max_active_jobs: Annotated[int, Field(ge=1, le=10_000)] = 1000
+    poll_min_interval_seconds: PositiveFloat = 0.2
     poll_max_interval_seconds: PositiveFloat = 15.0
     http_timeout_seconds: PositiveFloat = 30.0
     provider_max_retries: Annotated[int, Field(ge=0, le=10)] = 4

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from bot.jobs.delivery import DeliveryError, Phase, Publisher, StatusUpdate
 from bot.jobs.messages import JobMessages, Postponed, RunnerConfig
 from bot.jobs.models import Job, JobState
-from bot.jobs.schedule import DurationStats, poll_offsets
+from bot.jobs.schedule import DurationStats, Sighting, next_poll
 from bot.jobs.settle import USER_CANCELLED, Outcome, Settler
 from bot.jobs.store import JobStore, LeaseLost
 from bot.media import ImageError, OutputImage, TooLargeToPost
@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PRIOR_SECONDS = 30.0
 ANSWER_WINDOW_SECONDS = 14 * 60.0  # Discord honours an interaction token for 15 minutes
-POLL_JITTER = 0.03
+REPLAN_SECONDS = 1.0  # a sleeping job re-plans at least this often, catching what its key learned
 
 _FINAL_STATES = {
     TaskState.FAILED: JobState.FAILED,
@@ -410,13 +410,34 @@ class JobRunner(JobMessages):
     async def _poll(self, job: Job, provider: ImageProvider) -> tuple[Job, list[OutputImage] | None]:
         assert job.provider_task_id is not None and job.submitted_at is not None and job.deadline_at is not None
         spec = MODELS.get(job.model)
-        estimate = self.stats.estimate(job.duration_key, spec.typical_seconds if spec else DEFAULT_PRIOR_SECONDS)
-        offsets = poll_offsets(estimate, self._config.poll_min_interval, self._config.poll_max_interval)
-        # Jobs submitted together share an estimate; a per-job stretch keeps them from polling in waves.
-        stretch = random.uniform(1 - POLL_JITTER, 1 + POLL_JITTER)
-        next_at = job.submitted_at + next(offsets) * stretch
+        prior = spec.typical_seconds if spec else DEFAULT_PRIOR_SECONDS
+        key = job.duration_key
+        token = self.stats.begin(key)
+        try:
+            return await self._poll_until_done(job, provider, prior)
+        finally:
+            self.stats.end(key, token)
+
+    async def _poll_until_done(
+        self, job: Job, provider: ImageProvider, prior: float
+    ) -> tuple[Job, list[OutputImage] | None]:
+        assert job.provider_task_id is not None and job.submitted_at is not None and job.deadline_at is not None
+        key, seen = job.duration_key, Sighting()
+        # Jobs submitted together share a model; a per-job phase keeps them from polling in waves.
+        phase = random.random()
         polls = 0
         while True:
+            # Re-planned on every turn: the key's model changes as other jobs finish, this job's as it is seen.
+            window = self.stats.predict(key, prior, seen)
+            rel = next_poll(
+                self.stats.model(key, prior),
+                seen,
+                window,
+                phase,
+                self._config.poll_min_interval,
+                self._config.poll_max_interval,
+            )
+            next_at = job.submitted_at + rel
             now = self._clock()
             # Poll at least once before judging the deadline: after an outage the task may have finished (and been
             # billed) while nobody was looking.
@@ -424,9 +445,11 @@ class JobRunner(JobMessages):
                 log.info("job %d: deadline reached after %d polls", job.id, polls)
                 return await self._end(job, JobState.TIMED_OUT, "deadline", text.DEADLINE_REACHED), None
             if next_at > now and (polls or now < job.deadline_at):
-                await self._sleep(min(next_at, job.deadline_at) - now)
+                # Wake at least every REPLAN_SECONDS to re-plan with what the key has learned meanwhile.
+                await self._sleep(min(next_at, job.deadline_at, now + REPLAN_SECONDS) - now)
                 continue
             polls += 1
+            asked = self._clock() - job.submitted_at
             try:
                 status = await provider.poll(job.provider_task_id)
             except ProviderUnavailable as exc:
@@ -435,9 +458,8 @@ class JobRunner(JobMessages):
             except ProviderError as exc:
                 log.warning("job %d: poll refused: %s", job.id, exc)
                 return await self._end(job, JobState.FAILED, exc.code, exc.user_message), None
-            now = self._clock()
-            while next_at <= now:
-                next_at = job.submitted_at + next(offsets) * stretch
+            state = status.state if status is not None else None
+            seen.saw(asked, None if state is None else state is not TaskState.PENDING)
             if status is None or not status.state.terminal:
                 if status is not None and status.state is TaskState.RUNNING and job.state is JobState.SUBMITTED:
                     await self._store.mark_running(job.id)
@@ -446,12 +468,12 @@ class JobRunner(JobMessages):
                 continue
             log.info("job %d: task %s after %d polls", job.id, status.state, polls)
             started = time.perf_counter()
-            result = await self._on_terminal(job, provider, status)
+            result = await self._on_terminal(job, provider, status, seen)
             log.debug("job %d: result handled in %.0f ms", job.id, (time.perf_counter() - started) * 1000)
             return result
 
     async def _on_terminal(
-        self, job: Job, provider: ImageProvider, status: TaskStatus
+        self, job: Job, provider: ImageProvider, status: TaskStatus, seen: Sighting | None = None
     ) -> tuple[Job, list[OutputImage] | None]:
         assert job.submitted_at is not None
         if status.state is not TaskState.SUCCEEDED:
@@ -486,7 +508,8 @@ class JobRunner(JobMessages):
         if status.cost is not None:
             await self._store.set_provider_cost(job.id, status.cost)
             job = dataclasses.replace(job, provider_cost=status.cost)
-        self.stats.add(job.duration_key, duration_ms / 1000)
+        start = (seen.pending_until, seen.running_at) if seen and seen.running_at and seen.pending_until else None
+        self.stats.add(job.duration_key, duration_ms / 1000, start)
         outcome = Outcome(JobState.SUCCEEDED, duration_ms=duration_ms, result_urls=status.images)
         return await self._settler.settle(job, outcome), images
 

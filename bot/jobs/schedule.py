@@ -1,20 +1,38 @@
-"""Adaptive polling: sparse early, dense around the likely finish, backing off after it.
+"""Poll planning from what providers say and what finished jobs taught: few polls, little added latency.
 
-Durations are learned per model and resolution from finished jobs; until enough are known, the model's
-typical duration is the prior. Pure code: no I/O, no clock.
+Per model key (provider, model and resolution) the bot learns two things from finished jobs: how long tasks
+take, and how a task's time to its first "processing" answer relates to its whole duration. A running job
+first looks for the moment its task starts processing (a short, dense search), then predicts its own finish
+from that moment and polls across the predicted window, sparsely where a finish is unlikely and densely near
+its end, then backs off. Until enough jobs have finished, priors shipped per model stand in. The plan is a
+pure function of what the job has seen and of the key's current model, so re-planning after every poll and
+whenever the model changes (another job of the key finished) is cheap. Pure code: no I/O, no clock.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
-from collections.abc import Iterator
+import math
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 
-MIN_SAMPLES = 5
-MAX_SAMPLES = 50
-DENSE_INTERVAL_CAP = 2.0
-WINDOW_FRACTION = 0.15
-BACKOFF_FACTOR = 1.4
+MIN_SAMPLES = 3  # finished jobs of a key before its learned figures are used at all
+TRUSTED_SAMPLES = 10  # ...and before they replace the priors' wider windows
+MAX_SAMPLES = 1000  # many: in a burst, the last ones to finish are the longest, so few would be biased
+# Share of a task's duration spent before its first "processing" answer, assumed until learned (a wide band:
+# the Hub's queue phase is short; a provider without one simply never narrows the window).
+PRIOR_START_SHARE = (0.07, 0.13)
+START_GAP = 0.2  # typical spacing while looking for the start of processing (see _start_gap)
+WINDOW_SPACING = 0.45  # the mean spacing the finish window ends up with, for _start_gap
+COLD_START_GAP = 0.3  # the same while the share is only a prior: a precise start is worth less
+COLD_RELATIVE_GAP = 0.15  # ...and never finer than this share of the time elapsed
+COLD_GAP = 2.0  # the longest gap in a window known only from priors (no finish is likely anywhere in it)
+WINDOW_FRACTION = 0.3  # in the finish window, poll after this share of the window still ahead...
+DENSE_GAP = (0.25, 0.9)  # ...but never closer or further apart than these
+EARLY_LOOK_AFTER = 5.0  # a first poll later than this is preceded by looks for fast failures
+BACKOFF_SHARE = 0.4  # past the window, wait this share of the time since its end
+MAX_BRACKET = 0.5  # a start seen only this coarsely (relative to its time) teaches nothing about the ratio
+SEARCH_PAST = 1.25  # keep looking for the start a little past where it usually is
+RATIO_Q = 0.95  # each finished task bounds the ratio; most bounds must agree
 
 
 @dataclass(frozen=True)
@@ -25,21 +43,154 @@ class Estimate:
     late: float  # few tasks finish after this
 
 
+@dataclass
+class Sighting:
+    """What one job's polls have shown, in seconds after submission."""
+
+    pending_until: float = 0.0  # the last poll that still saw the task waiting to start (0: submission)
+    running_at: float | None = None  # the first poll that saw it processing
+    last_poll: float | None = None
+
+    def saw(self, at: float, running: bool | None) -> None:
+        """Record a poll at `at`: running True/False, or None when the answer said neither."""
+        self.last_poll = at
+        if running is True and self.running_at is None:
+            self.running_at = at
+        elif running is False and self.running_at is None:
+            self.pending_until = at
+
+
+@dataclass(frozen=True)
+class Finished:
+    """One finished task: its duration and, when seen, the bracket around its start of processing."""
+
+    duration: float
+    start_low: float | None = None
+    start_high: float | None = None
+
+
+@dataclass(frozen=True)
+class KeyModel:
+    """What is currently believed about one key's tasks."""
+
+    duration: Estimate  # where the whole duration falls
+    start: Estimate  # where the start of processing falls
+    ratio: tuple[float, float]  # duration / time to start of processing, low and high
+    learned: bool  # durations come from finished tasks
+    paired: bool = False  # and so does the ratio
+    spread: float = 0.0  # the width of the prior window
+
+
 class DurationStats:
-    """Recent task durations per key (model and resolution)."""
+    """Recent finished tasks per key and the model they give, recomputed only when a key learns something."""
 
     def __init__(self) -> None:
-        self._samples: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=MAX_SAMPLES))
+        self._samples: dict[str, deque[Finished]] = defaultdict(lambda: deque(maxlen=MAX_SAMPLES))
+        self._models: dict[tuple[str, float, bool], KeyModel] = {}
+        self.versions: dict[str, int] = defaultdict(int)
+        self._added: dict[str, int] = defaultdict(int)  # samples ever added per key
+        self._running: dict[str, Counter[int]] = defaultdict(Counter)  # polling jobs per key, by _added at start
+        self._settled: dict[str, int] = {}  # per key: samples added before its oldest polling job began
 
-    def add(self, key: str, seconds: float) -> None:
-        if seconds > 0:
-            self._samples[key].append(seconds)
+    def begin(self, key: str) -> int:
+        """A job of this key starts polling (see `model`); pass the returned token to `end`."""
+        token = self._added[key]
+        self._running[key][token] += 1
+        self._settled.pop(key, None)
+        return token
+
+    def end(self, key: str, token: int) -> None:
+        running = self._running[key]
+        running[token] -= 1
+        if running[token] <= 0:
+            del running[token]
+        self._settled.pop(key, None)
+
+    def add(self, key: str, seconds: float, start: tuple[float, float] | None = None) -> None:
+        """Learn one finished task (`start`: the polls just before and at its first "processing")."""
+        if seconds <= 0:
+            return
+        if start is not None and 0 < start[0] < start[1] <= min(seconds, start[0] * (1 + MAX_BRACKET)):
+            self._samples[key].append(Finished(seconds, start[0], start[1]))
+        else:
+            self._samples[key].append(Finished(seconds))
+        self.versions[key] += 1
+        self._added[key] += 1
+        for cached in [c for c in self._models if c[0] == key]:
+            del self._models[cached]
 
     def estimate(self, key: str, prior_seconds: float) -> Estimate:
-        samples = sorted(self._samples.get(key, ()))
-        if len(samples) < MIN_SAMPLES:
-            return Estimate(early=prior_seconds * 0.5, late=prior_seconds * 1.5)
-        return Estimate(early=_quantile(samples, 0.02), late=_quantile(samples, 0.95))
+        """Where the whole duration falls, learned or from the prior."""
+        return self.model(key, prior_seconds).duration
+
+    def model(self, key: str, prior_seconds: float) -> KeyModel:
+        """The key's model. Tasks that finished while more of the key's jobs are still running are mostly the
+        short ones of a burst: unless enough finished before it, durations stand in only as far as the prior
+        agrees (the start-to-duration ratio has no such bias and is always used)."""
+        samples = self._samples.get(key, ())
+        suspect = False
+        running = self._running.get(key)
+        if running:
+            settled = self._settled.get(key)
+            if settled is None:
+                settled = self._settled[key] = min(running)
+            fresh = self._added[key] - settled
+            suspect = settled < TRUSTED_SAMPLES and sum(running.values()) > fresh
+        cached = self._models.get((key, prior_seconds, suspect))
+        if cached is None:
+            cached = _fit(list(samples), prior_seconds, suspect)
+            self._models[(key, prior_seconds, suspect)] = cached
+        return cached
+
+    def predict(self, key: str, prior_seconds: float, seen: Sighting) -> Estimate:
+        """Where this job's duration falls given what its polls have shown."""
+        model = self.model(key, prior_seconds)
+        return _predict(model, seen)
+
+
+def _fit(samples: list[Finished], prior: float, suspect: bool = False) -> KeyModel:
+    durations = sorted(s.duration for s in samples)
+    learned = len(durations) >= MIN_SAMPLES
+    guess = Estimate(prior * 0.5, prior * 1.5)
+    duration = Estimate(_quantile(durations, 0.02), _quantile(durations, 0.98)) if learned else guess
+    if len(durations) < TRUSTED_SAMPLES or suspect:
+        duration = _union(duration, guess)
+        learned = learned and not suspect
+    paired = [s for s in samples if s.start_low is not None and s.start_high is not None]
+    if len(paired) >= MIN_SAMPLES:
+        middles = sorted((s.start_low + s.start_high) / 2 for s in paired if s.start_low and s.start_high)
+        start = Estimate(_quantile(middles, 0.02), _quantile(middles, 0.98))
+        if len(paired) < TRUSTED_SAMPLES:
+            start = _union(start, Estimate(duration.early * PRIOR_START_SHARE[0], duration.late * PRIOR_START_SHARE[1]))
+        # Each task bounds its ratio: duration / (poll at start) <= ratio <= duration / (poll before start).
+        below = sorted(s.duration / s.start_high for s in paired if s.start_high)
+        above = sorted(s.duration / s.start_low for s in paired if s.start_low)
+        if len(above) >= MIN_SAMPLES:
+            low, high = _quantile(below, RATIO_Q), _quantile(above, 1 - RATIO_Q)
+            ratio = (low, high) if low <= high else (high, low)  # brackets disagree: the ratio varies
+        else:
+            ratio = (below[0], below[-1] * 2)
+        return KeyModel(duration, start, ratio, learned, paired=True, spread=guess.late - guess.early)
+    low_share, high_share = PRIOR_START_SHARE
+    start = Estimate(duration.early * low_share, duration.late * high_share)
+    return KeyModel(duration, start, (1 / high_share, 1 / low_share), learned, spread=guess.late - guess.early)
+
+
+def _union(a: Estimate, b: Estimate) -> Estimate:
+    return Estimate(min(a.early, b.early), max(a.late, b.late))
+
+
+def _predict(model: KeyModel, seen: Sighting) -> Estimate:
+    if seen.running_at is None or seen.pending_until <= 0:
+        return model.duration
+    early = max(seen.running_at, model.ratio[0] * seen.pending_until)
+    late = model.ratio[1] * seen.running_at
+    whole = model.duration
+    # Compared with the whole spread as first learned or assumed, not as it is now: during a burst, the
+    # tasks finished so far are the short ones, so the current spread is both biased and too narrow.
+    if late - early >= max(whole.late - whole.early, model.spread):
+        return whole  # what the start said is no sharper than the durations alone
+    return Estimate(early, late)
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -49,26 +200,61 @@ def _quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (index - low)
 
 
-def poll_offsets(estimate: Estimate, min_interval: float, max_interval: float) -> Iterator[float]:
-    """Seconds after submission at which to poll, forever (the caller stops at the deadline).
+def next_poll(
+    model: KeyModel, seen: Sighting, window: Estimate, phase: float, min_interval: float, max_interval: float
+) -> float:
+    """Seconds after submission of the next poll, from the job's last poll (none yet: from submission).
 
-    Early looks (never further apart than `max_interval`) catch fast failures such as safety blocks.
-    Across the likely window the interval is a fraction of the window still ahead: polls get denser as
-    the finish becomes more likely for a task not done yet (its hazard rate rises), and a late poll is
-    only paid for by the tasks still running. After the window, back off up to `max_interval`.
+    `phase` in [0, 1) is the job's own jitter, so jobs submitted together do not poll in waves.
     """
-    first = max(min_interval, estimate.early)
-    if first > 6 * min_interval:
-        early = max(min_interval, min(first * 0.3, max_interval))
-        while early < first:
-            yield early
-            early += max_interval
-    t = first
-    while t <= estimate.late:
-        yield t
-        t += min(DENSE_INTERVAL_CAP, max_interval, max(min_interval, (estimate.late - t) * WINDOW_FRACTION))
-    interval = min_interval
-    while True:
-        yield t
-        interval = min(max_interval, interval * BACKOFF_FACTOR)
-        t += interval
+    last = seen.last_poll
+    cap = max(min_interval, max_interval)
+    floor = (last or 0.0) + min_interval
+    search_until = model.start.late * SEARCH_PAST
+    if seen.running_at is None and (last is None or last < search_until) and search_until < window.early:
+        # Look for the start of processing: it pins this task's finish far better than the key's spread.
+        gap = max(min_interval, _start_gap(model))
+        first = max(min_interval, model.start.early + phase * gap)
+        if last is None:
+            return _early_looks(0.0, first, cap)
+        if last < first:
+            return _early_looks(last, first, cap)
+        if not model.paired:  # the share is unknown: the same relative precision later costs a wider gap
+            gap = max(gap, COLD_RELATIVE_GAP * last)
+        return last + gap
+    bracketed = model.paired and seen.running_at is not None and seen.pending_until > 0
+    longest = DENSE_GAP[1] if model.learned or bracketed else COLD_GAP
+    return max(floor, _in_window(window, last, phase, min_interval, min(cap, longest), cap))
+
+
+def _start_gap(model: KeyModel) -> float:
+    """The spacing that balances polls spent finding the start against polls spent in the finish window it
+    gives (about `ratio` times as wide as the spacing): sqrt(start spread x window poll spacing / ratio)."""
+    if not model.paired:
+        return COLD_START_GAP
+    ratio = (model.ratio[0] + model.ratio[1]) / 2
+    spread = max(model.start.late - model.start.early, START_GAP)
+    return min(COLD_START_GAP * 2, max(START_GAP / 2, math.sqrt(spread * WINDOW_SPACING / ratio)))
+
+
+def _early_looks(last: float, target: float, cap: float) -> float:
+    """`target`, unless it is far off: then a look every `cap` seconds before it."""
+    if target - last > cap or (last == 0.0 and target > EARLY_LOOK_AFTER):
+        return min(target, last + max(min(cap, target * 0.3), 0.01)) if last == 0.0 else last + cap
+    return target
+
+
+def _in_window(
+    window: Estimate, last: float | None, phase: float, min_interval: float, longest: float, cap: float
+) -> float:
+    low_gap, high_gap = max(min_interval, DENSE_GAP[0]), max(min_interval, longest)
+
+    def gap_at(t: float) -> float:
+        return min(high_gap, max(low_gap, (window.late - t) * WINDOW_FRACTION))
+
+    if last is None or last < window.early:
+        first = window.early + phase * gap_at(window.early)
+        return _early_looks(last or 0.0, first, cap)
+    if last < window.late:
+        return last + gap_at(last)
+    return last + min(cap, max(low_gap, (last - window.late) * BACKOFF_SHARE))

@@ -30,13 +30,15 @@ from bot.providers.base import (
     ProviderUnavailable,
     SubmitOutcomeUnknown,
 )
+from bot.providers.limiter import AdaptiveLimit
 from bot.providers.urls import Resolver, check_url, pinned, resolve_host
 
 log = logging.getLogger(__name__)
 
 # The request never left this machine, so retrying cannot create a second task.
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-MAX_CONNECTIONS = 16  # API calls in flight per provider
+MAX_CONNECTIONS = 1000  # pooled connections per provider; API calls in flight adapt below it (AdaptiveLimit)
+KEEPALIVE_CONNECTIONS = 16
 DOWNLOAD_HEADROOM = 8  # extra pooled connections for result downloads
 MAX_BACKOFF_SECONDS = 30.0
 MAX_RETRY_AFTER_SECONDS = 120.0
@@ -53,7 +55,7 @@ def make_client(
         base_url=base_url,
         timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
         limits=httpx.Limits(
-            max_connections=MAX_CONNECTIONS + DOWNLOAD_HEADROOM, max_keepalive_connections=MAX_CONNECTIONS
+            max_connections=MAX_CONNECTIONS + DOWNLOAD_HEADROOM, max_keepalive_connections=KEEPALIVE_CONNECTIONS
         ),
         headers={"User-Agent": f"imagebot/{__version__} (+discord)"},
         transport=transport,
@@ -149,7 +151,7 @@ async def send(
     what: str,
     creates: bool = False,
     stream: bool = False,
-    limiter: asyncio.Semaphore | None = None,
+    limiter: AdaptiveLimit | None = None,
     follow_redirects: bool = True,
 ) -> httpx.Response:
     """Send a request, retrying what is safe to retry.
@@ -159,9 +161,8 @@ async def send(
     request that `creates` something (a submit), such an error means a task may exist: SubmitOutcomeUnknown, at
     once when the request is not idempotent, after the retries when it is — never ProviderUnavailable, which
     would let the job fail over to another provider.
-    With stream=True the caller must close the returned response. `limiter` caps requests in flight:
-    httpcore's pool scans its whole wait queue on every event, so hundreds of queued requests cost
-    quadratic CPU, while waiting on a semaphore costs nothing.
+    With stream=True the caller must close the returned response. `limiter` caps requests in flight and learns
+    from each answer (see bot.providers.limiter).
     """
     attempt = 0
     maybe_created = False
@@ -171,7 +172,10 @@ async def send(
                 response = await client.send(build(), stream=stream, follow_redirects=follow_redirects)
             else:
                 async with limiter:
+                    sent = time.monotonic()
                     response = await client.send(build(), stream=stream, follow_redirects=follow_redirects)
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    limiter.answered(response.status_code, retry_after, time.monotonic() - sent)
             try:
                 if follow_redirects or not response.is_redirect:  # else the caller checks and follows it
                     raise_for_status(response)
@@ -330,12 +334,13 @@ class BearerApi:
         api_key: SecretStr,
         policy: RetryPolicy,
         observe: RequestObserver | None = None,
+        max_in_flight: int = MAX_CONNECTIONS,
     ) -> None:
         self._client = client
         self._api_key = api_key
         self._policy = policy
         self._observe = observe
-        self._in_flight = asyncio.Semaphore(MAX_CONNECTIONS)
+        self._in_flight = AdaptiveLimit(max_in_flight)
 
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._api_key.get_secret_value()}"}

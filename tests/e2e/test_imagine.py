@@ -168,7 +168,7 @@ async def test_oversize_result_is_compressed_under_the_channel_limit(
         await discord_fake.slash("imagine", {"prompt": "noise"})
         result = await discord_fake.wait_for_message(has_files)
     attachment = result["attachments"][0]
-    assert attachment["size"] <= 400_000 and attachment["filename"].endswith(".webp")
+    assert attachment["size"] <= 400_000 and attachment["filename"].endswith(".jpg")
     assert "compressed" in result["embeds"][0]["footer"]["text"]
     Image.open(io.BytesIO(discord_fake.attachment_bytes(attachment))).load()
 

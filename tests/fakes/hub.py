@@ -66,6 +66,7 @@ class Task:
     plan: Plan
     polls: int = 0
     first_seen_done: float | None = None
+    fetched_at: float | None = None  # when its first result file was served
 
     @property
     def ready_at(self) -> float:
@@ -260,4 +261,6 @@ class FakeHub(GeminiRoutes):
         task = self.tasks.get(request.match_info["task_id"])
         if task is None:
             return web.Response(status=404)
+        if task.fetched_at is None:
+            task.fetched_at = time.time()
         return web.Response(body=self._image(task), content_type="image/png")

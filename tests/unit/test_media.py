@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 
 import pytest
 from PIL import Image
@@ -20,8 +21,24 @@ def test_oversize_images_are_reencoded_under_the_budget() -> None:
     data = noise_png(600, 600)
     budget = len(data) // 2
     out = fit_image(data, budget, "img")
-    assert len(out.data) <= budget and out.compressed and out.filename == "img.webp"
-    assert Image.open(io.BytesIO(out.data)).format == "WEBP"
+    assert len(out.data) <= budget and out.compressed and out.filename == "img.jpg"
+    assert Image.open(io.BytesIO(out.data)).format == "JPEG" and out.content_type == "image/jpeg"
+
+
+def test_transparent_images_keep_their_transparency_when_reencoded() -> None:
+    image = Image.frombytes("RGBA", (400, 400), os.urandom(400 * 400 * 4))
+    raw = io.BytesIO()
+    image.save(raw, "PNG", compress_level=1)
+    out = fit_image(raw.getvalue(), len(raw.getvalue()) // 2, "img")
+    assert out.filename == "img.webp" and Image.open(io.BytesIO(out.data)).mode == "RGBA"
+
+
+def test_opaque_alpha_is_dropped_so_the_fast_encoder_applies() -> None:
+    image = Image.frombytes("RGB", (400, 400), os.urandom(400 * 400 * 3)).convert("RGBA")
+    raw = io.BytesIO()
+    image.save(raw, "PNG", compress_level=1)
+    out = fit_image(raw.getvalue(), len(raw.getvalue()) // 2, "img")
+    assert out.filename == "img.jpg"
 
 
 def test_downscales_only_when_reencoding_is_not_enough() -> None:

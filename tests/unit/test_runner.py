@@ -201,7 +201,7 @@ async def test_active_jobs_are_bounded_and_the_rest_wait_in_line(world: World) -
 
 async def test_durations_are_learned_and_reloaded(world: World) -> None:
     runner, service = world.make()
-    for i in range(6):
+    for i in range(10):  # enough finished jobs for learned figures to replace the prior
         world.hub.plan_next(duration=0.05)
         await finished(world, (await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions())).id, runner)
     fresh, _ = world.make()

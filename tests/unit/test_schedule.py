@@ -1,53 +1,154 @@
+"""The poll plan as a user would notice it: fewer polls than a fixed poller for the same or less delay, plans
+that move when the estimate does, and priors that give way to what is learned. Simulated time only."""
+
 from __future__ import annotations
 
-import bisect
+import heapq
 import itertools
 import random
+import statistics
+from dataclasses import dataclass, field
 
-from bot.jobs.schedule import DurationStats, Estimate, poll_offsets
+from bot.jobs.schedule import DurationStats, Estimate, Sighting, next_poll
 
-
-def simulate(offsets: list[float], durations: list[float]) -> tuple[float, list[float]]:
-    """Mean polls per task and the added latency of each task for a fixed poll plan."""
-    polls, latency = [], []
-    for duration in durations:
-        index = bisect.bisect_left(offsets, duration)
-        polls.append(index + 1)
-        latency.append(offsets[index] - duration)
-    return sum(polls) / len(polls), sorted(latency)
+KEY = "hub:nano-banana-2:default"
+PRIOR = 20.0
 
 
-def test_learned_schedule_beats_a_fixed_two_second_poller() -> None:
+@dataclass
+class SimJob:
+    duration: float
+    phase: float
+    seen: Sighting = field(default_factory=Sighting)
+    polls: int = 0
+    delay: float | None = None  # task ready -> the poll that saw it done
+
+
+def burst(stats: DurationStats, durations: list[float], share: float, rng: random.Random) -> list[SimJob]:
+    """Run jobs submitted together against a task that starts processing after `share` of its duration,
+    re-planning each job at least every second and learning from each finish, as the runner does."""
+    jobs = [SimJob(d, rng.random()) for d in durations]
+    tokens = [stats.begin(KEY) for _ in jobs]
+    events = [(0.0, i, False) for i in range(len(jobs))]
+    while events:
+        now, index, is_poll = heapq.heappop(events)
+        job = jobs[index]
+        if is_poll:
+            job.polls += 1
+            if now >= job.duration:
+                job.delay = now - job.duration
+                seen = job.seen
+                start = (seen.pending_until, seen.running_at) if seen.running_at and seen.pending_until else None
+                stats.add(KEY, job.duration, start)
+                stats.end(KEY, tokens[index])
+                continue
+            job.seen.saw(now, now >= share * job.duration)
+        window = stats.predict(KEY, PRIOR, job.seen)
+        at = next_poll(stats.model(KEY, PRIOR), job.seen, window, job.phase, 0.2, 15.0)
+        heapq.heappush(events, (max(at, now), index, True) if at <= now + 1.0 else (now + 1.0, index, False))
+    return jobs
+
+
+def fixed_poller(durations: list[float], every: float = 2.0) -> tuple[float, list[float]]:
+    polls = [int(-(-d // every)) for d in durations]
+    return statistics.mean(polls), sorted(p * every - d for p, d in zip(polls, durations, strict=True))
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[int(q * (len(ordered) - 1))]
+
+
+def test_a_warm_bot_polls_far_less_than_a_two_second_poller_and_finds_results_sooner() -> None:
     rng = random.Random(7)
     stats = DurationStats()
-    for _ in range(50):
-        stats.add("hub:nano-banana:1K", rng.uniform(15, 25))
-    durations = [rng.uniform(15, 25) for _ in range(2000)]
-    ours = list(itertools.islice(poll_offsets(stats.estimate("hub:nano-banana:1K", 12), 0.75, 15), 200))
-    baseline = [2.0 * i for i in range(1, 200)]
-    our_polls, our_latency = simulate(ours, durations)
-    base_polls, base_latency = simulate(baseline, durations)
-    assert our_polls < base_polls
-    assert our_latency[len(our_latency) // 2] < 0.5
-    assert our_latency[int(len(our_latency) * 0.95)] < 1.5
-    assert base_latency[len(base_latency) // 2] > our_latency[len(our_latency) // 2]
+    burst(stats, [rng.uniform(15, 25) for _ in range(20)], 0.1, rng)  # warm-up
+    durations = [rng.uniform(15, 25) for _ in range(300)]
+    jobs = burst(stats, durations, 0.1, rng)
+    base_polls, base_delay = fixed_poller(durations)
+    delays = [j.delay for j in jobs if j.delay is not None]
+    assert statistics.mean(j.polls for j in jobs) <= 0.75 * base_polls
+    assert quantile(delays, 0.5) <= 0.3 and quantile(delays, 0.95) <= 1.0
+    assert quantile(base_delay, 0.5) > quantile(delays, 0.5)
 
 
-def test_prior_is_used_until_enough_samples() -> None:
+def test_a_cold_burst_learns_from_its_first_finishes_and_polls_no_more_than_the_fixed_poller() -> None:
+    rng = random.Random(3)
+    durations = [rng.uniform(15, 25) for _ in range(300)]
+    jobs = burst(DurationStats(), durations, 0.1, rng)
+    base_polls, _ = fixed_poller(durations)
+    delays = [j.delay for j in jobs if j.delay is not None]
+    assert statistics.mean(j.polls for j in jobs) <= base_polls
+    assert quantile(delays, 0.95) <= 1.0
+
+
+def test_the_start_share_is_learned_not_assumed() -> None:
+    """A provider whose tasks spend a fifth of their time waiting: still few polls once learned."""
+    rng = random.Random(11)
     stats = DurationStats()
-    for _ in range(4):
-        stats.add("k", 100)
-    assert stats.estimate("k", 20) == Estimate(early=10, late=30)
-    stats.add("k", 100)
-    assert stats.estimate("k", 20) == Estimate(early=100, late=100)
+    burst(stats, [rng.uniform(15, 25) for _ in range(40)], 0.2, rng)
+    low, high = stats.model(KEY, PRIOR).ratio
+    assert 4.5 <= low <= 5.0 <= high <= 5.5
+    durations = [rng.uniform(15, 25) for _ in range(200)]
+    jobs = burst(stats, durations, 0.2, rng)
+    assert statistics.mean(j.polls for j in jobs) < 0.85 * fixed_poller(durations)[0]
 
 
-def test_offsets_are_increasing_sparse_early_and_capped_late() -> None:
-    offsets = list(itertools.islice(poll_offsets(Estimate(early=30, late=40), 1.0, 10.0), 80))
-    assert offsets == sorted(offsets)
-    early = [t for t in offsets if t < 30]
-    assert early == [9.0, 19.0, 29.0]  # a few looks for fast failures, no gap over the cap
-    assert offsets[len(early)] == 30.0  # then dense from the likely start
-    gaps = [b - a for a, b in itertools.pairwise(offsets)]
-    assert max(gaps) <= 10.0 + 1e-9
-    assert gaps[-1] == 10.0
+def test_the_plan_moves_when_the_estimate_does() -> None:
+    stats = DurationStats()
+    seen = Sighting()
+    seen.saw(1.8, running=False)
+    seen.saw(2.0, running=True)  # this task started processing at about 2 s
+    model = stats.model(KEY, PRIOR)
+    before = next_poll(model, seen, stats.predict(KEY, PRIOR, seen), 0.5, 0.2, 30.0)
+    for duration in (15.0, 16.0, 17.0, 18.0):  # other jobs finish: a tenth of their time was spent waiting
+        stats.add(KEY, duration, (duration * 0.1 - 0.1, duration * 0.1 + 0.05))
+    window = stats.predict(KEY, PRIOR, seen)
+    after = next_poll(stats.model(KEY, PRIOR), seen, window, 0.5, 0.2, 30.0)
+    assert 17.0 < window.early < window.late < 21.5  # about 10 x its own start, not the prior's 10-30 s
+    assert after != before and window.early <= after <= window.late
+
+
+def test_priors_give_way_to_learned_durations() -> None:
+    stats = DurationStats()
+    assert stats.estimate(KEY, 20) == Estimate(early=10, late=30)
+    for _ in range(12):
+        stats.add(KEY, 100)
+    assert stats.estimate(KEY, 20) == Estimate(early=100, late=100)
+
+
+def test_polls_never_come_closer_than_the_minimum_nor_further_apart_than_the_maximum() -> None:
+    stats = DurationStats()
+    for duration in range(60, 72):
+        stats.add(KEY, float(duration))
+    seen, times = Sighting(), []
+    model = stats.model(KEY, PRIOR)
+    for _ in range(40):
+        at = next_poll(model, seen, stats.predict(KEY, PRIOR, seen), 0.3, 0.5, 10.0)
+        times.append(at)
+        seen.saw(at, running=None)
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert min(gaps) >= 0.5 - 1e-9 and max(gaps) <= 10.0 + 1e-9
+    assert times[0] < 60 and any(60 <= t <= 71 for t in times)
+
+
+def test_the_first_finishers_of_a_burst_do_not_pull_the_others_window_in() -> None:
+    """They are the short ones: a job that learned nothing of its own start still looks as late as the prior."""
+    stats = DurationStats()
+    tokens = [stats.begin(KEY) for _ in range(100)]
+    for token, duration in zip(
+        tokens, (15.0, 15.1, 15.2, 15.3, 15.4, 15.5, 15.6, 15.7, 15.8, 15.9, 16.0), strict=False
+    ):
+        stats.add(KEY, duration)
+        stats.end(KEY, token)
+    assert stats.predict(KEY, PRIOR, Sighting()).late >= 30
+    for token in tokens[11:]:
+        stats.end(KEY, token)
+    assert stats.predict(KEY, PRIOR, Sighting()).late < 17  # nothing is running: what finished is the truth
+
+
+def test_without_a_waiting_phase_a_cold_burst_still_polls_no_more_than_the_fixed_poller() -> None:
+    rng = random.Random(5)
+    durations = [rng.uniform(15, 25) for _ in range(300)]
+    jobs = burst(DurationStats(), durations, 0.0, rng)
+    assert statistics.mean(j.polls for j in jobs) <= fixed_poller(durations)[0]
