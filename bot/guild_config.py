@@ -22,6 +22,7 @@ from bot.errors import BlockedPrompt, ChannelNotAllowed, InvalidRequest
 from bot.i18n import LANGUAGES, Msg, msg, normalize
 from bot.moderation import channel_allowed, clean_term, first_blocked, with_term, without_term
 from bot.providers.catalog import DEFAULT_SAFETY_TOLERANCE, MODELS, TEXT_TO_IMAGE_MODELS
+from bot.quota.service import AuditEntry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -184,16 +185,6 @@ class SettingsChange:
     config: GuildConfig
 
 
-@dataclass(frozen=True)
-class AuditRow:
-    actor_id: int
-    action: str
-    target: str
-    old_value: str | None
-    new_value: str | None
-    created_at: float
-
-
 class GuildSettings:
     """Changes to one server's settings; each is one transaction with its audit row."""
 
@@ -249,9 +240,9 @@ class GuildSettings:
         forget(self._db, guild_id)
         return SettingsChange(changed, await load(self._db, guild_id))
 
-    async def recent_changes(self, guild_id: int, limit: int = 5) -> list[AuditRow]:
+    async def recent_changes(self, guild_id: int, limit: int = 5) -> list[AuditEntry]:
         rows = await self._db.fetchall(_RECENT, (guild_id, limit))
-        return [AuditRow(int(r[0]), str(r[1]), str(r[2]), r[3], r[4], float(r[5])) for r in rows]
+        return [AuditEntry(int(r[0]), str(r[1]), str(r[2]), r[3], r[4], float(r[5])) for r in rows]
 
     async def _change_terms(self, guild_id: int, actor_id: int, term: str, *, add: bool) -> SettingsChange:
         cleaned = clean_term(term)  # TermError is an InvalidRequest

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import email.utils
 import functools
 import json
@@ -12,7 +13,7 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -358,19 +359,24 @@ class BearerApi:
     ) -> dict[str, Any]:
         """One API call with the key, the retry policy and the in-flight cap; returns the JSON object."""
         merged = {**self._auth(), **(headers or {})}
+        with log_context(provider=self.name), self._observed():
+            response = await send(
+                self._client,
+                lambda: self._client.build_request(method, path, headers=merged, **kwargs),
+                policy=self._policy,
+                idempotent=idempotent,
+                creates=creates,
+                what=what,
+                limiter=self._in_flight,
+            )
+            return json_object(response)
+
+    @contextlib.contextmanager
+    def _observed(self) -> Iterator[None]:
+        """Count one API call by its outcome (for /metrics)."""
         error: BaseException | None = None
         try:
-            with log_context(provider=self.name):
-                response = await send(
-                    self._client,
-                    lambda: self._client.build_request(method, path, headers=merged, **kwargs),
-                    policy=self._policy,
-                    idempotent=idempotent,
-                    creates=creates,
-                    what=what,
-                    limiter=self._in_flight,
-                )
-                return json_object(response)
+            yield
         except ProviderError as exc:
             error = exc
             raise
@@ -381,8 +387,7 @@ class BearerApi:
     async def _probe(self, path: str, *, what: str, **kwargs: Any) -> Any:
         """One cheap authenticated GET (at most one retry) returning its JSON; for startup checks."""
         policy = RetryPolicy(max_retries=min(1, self._policy.max_retries), base_seconds=self._policy.base_seconds)
-        error: BaseException | None = None
-        try:
+        with self._observed():
             response = await send(
                 self._client,
                 lambda: self._client.build_request("GET", path, headers=self._auth(), **kwargs),
@@ -395,12 +400,6 @@ class BearerApi:
                 return response.json()
             except ValueError as exc:
                 raise ProviderProtocolError(f"non-JSON answer from {path}") from exc
-        except ProviderError as exc:
-            error = exc
-            raise
-        finally:
-            if self._observe is not None:
-                self._observe(self.name, outcome_of(error))
 
     async def check_key(self) -> None:
         """Raise ProviderAuthError if the service refuses the key; other errors mean "could not tell"."""
