@@ -51,6 +51,8 @@ class RunnerConfig:
     cancel_check_interval: float = 2.0
     # How often a job that another process's jobs keep out (the caps are bot-wide) asks for a slot again.
     slot_retry_interval: float = 0.5
+    # How often the durations learned by all processes are read again from the database (by the sweeper).
+    durations_refresh_interval: float = 60.0
     delivery_max_attempts: int = 6  # postponed attempts (each after the quick retries) before giving up
     delivery_postpone_base: float = 30.0
     queue_edit_interval: float = 1.0  # Discord allows about 5 message edits per 5 s in a channel

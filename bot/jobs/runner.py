@@ -77,12 +77,12 @@ class JobRunner(ProviderSteps):
         self._canceller: asyncio.Task[None] | None = None
         self._restarted: set[int] = set()  # jobs ended elsewhere whose task here was restarted to finish the chat
         self.stats = DurationStats()
+        self._durations_read = 0.0
 
     async def start(self) -> None:
         """Learn durations from history, drop input bytes nobody needs, and start the sweeper, which claims every
         open job that no live process holds (all of them after a restart) and renews this process's leases."""
-        for key, duration_ms in reversed(await self._store.recent_durations()):
-            self.stats.add(key, duration_ms / 1000)
+        await self.learn_durations()
         swept = await self._store.sweep_input_bytes()
         if swept:
             log.info("dropped the input images of %d ended job(s)", swept)
@@ -90,9 +90,19 @@ class JobRunner(ProviderSteps):
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="job-sweeper")
         self._canceller = asyncio.create_task(self._watch_cancels(), name="job-cancel-watch")
 
+    async def learn_durations(self) -> None:
+        """Task durations learned by every process: read back from the rows each one's settle step wrote."""
+        stats = DurationStats()
+        for key, duration_ms in reversed(await self._store.recent_durations()):
+            stats.add(key, duration_ms / 1000)
+        self.stats = stats
+        self._durations_read = self._clock()
+
     async def sweep(self) -> None:
-        """Renew this process's leases and start every claimable open job."""
+        """Renew this process's leases, start every claimable open job, now and then re-read durations."""
         now = self._clock()
+        if now - self._durations_read >= self._config.durations_refresh_interval:
+            await self.learn_durations()
         await self._store.renew(self.owner, now, self.lease_seconds)
         claimed = await self._store.claim_batch(self.owner, now, self.lease_seconds)
         pending = [job_id for job_id in claimed if job_id not in self._tasks]

@@ -150,3 +150,15 @@ async def test_the_per_user_cap_holds_across_processes(world: World) -> None:
     first, second = sorted(done, key=lambda j: j.submitted_at or 0)
     assert first.finished_at is not None and second.submitted_at is not None
     assert second.submitted_at >= first.finished_at
+
+
+async def test_durations_learned_by_one_process_reach_the_others(world: World) -> None:
+    learner, service = world.make()
+    other, _ = world.make(dataclasses.replace(FAST, durations_refresh_interval=0))
+    await other.start()
+    world.hub.default_plan = lambda: Plan(duration=0.05)
+    job = await service.create_generate(ALICE, "nano-banana", "a", ImageOptions())
+    done = await finished(world, job.id, learner)
+    assert done.duration_ms is not None and not other.stats._samples.get(done.duration_key)
+    await other.sweep()
+    assert list(other.stats._samples[done.duration_key]) == [done.duration_ms / 1000]

@@ -53,7 +53,7 @@ class GatewayMixin:
     def owns_guild(self, ws: web.WebSocketResponse, guild_id: object) -> bool:
         """Like Discord: a guild's events go to shard (guild_id >> 22) % shard_count only."""
         shard = self._socket_shards.get(ws)  # type: ignore[attr-defined]
-        if not shard or guild_id is None:
+        if not shard or guild_id is None or self.spread_shards:  # type: ignore[attr-defined]
             return True
         return bool((int(str(guild_id)) >> 22) % shard[1] == shard[0])
 

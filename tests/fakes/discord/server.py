@@ -95,6 +95,9 @@ class FakeDiscord(DriverMixin, RestMixin, GatewayMixin):
         self._sockets: list[tuple[web.WebSocketResponse, list[int]]] = []
         self._socket_shards: dict[web.WebSocketResponse, list[int] | None] = {}
         self.dispatched: list[tuple[str, list[int] | None]] = []  # (event, shard it went to)
+        # Benchmarks: stand in for many guilds spread over the shards (every shard sees the guild, and
+        # interactions go to the shard channel_id % shard_count), so sharded processes share the load.
+        self.spread_shards = False
         self._changed = asyncio.Condition()
         self._background: set[asyncio.Task[None]] = set()
         self._runner: web.AppRunner | None = None
@@ -175,6 +178,10 @@ class FakeDiscord(DriverMixin, RestMixin, GatewayMixin):
     async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
         for ws, seq in list(self._sockets):
             if not self.owns_guild(ws, data.get("guild_id")):
+                continue
+            shard = self._socket_shards.get(ws)
+            spread = self.spread_shards and shard and event == "INTERACTION_CREATE"
+            if spread and int(data["channel_id"]) % shard[1] != shard[0]:  # type: ignore[index]
                 continue
             self.dispatched.append((event, self._socket_shards.get(ws)))
             seq[0] += 1
