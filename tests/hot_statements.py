@@ -56,13 +56,14 @@ def _hot_query(name: str) -> Callable[[Sample], Params]:
         "user_queue_position": lambda s: (s.user_id, s.last_job),
         "by_result_message": lambda s: (10000001 + 2 * s.closed_job,),
         "recent_durations": lambda s: (5000,),
+        "durations_since": lambda s: (s.today, 5000),
     }
     return sample_params[name]
 
 
 HOT: dict[str, Hot] = {
     **{
-        name: Hot(sql, _hot_query(name), ordered=name in ("claimable", "recent_durations"))
+        name: Hot(sql, _hot_query(name), ordered=name in ("claimable", "recent_durations", "durations_since"))
         for name, (sql, _) in store.HOT_QUERIES.items()
     },
     # Inside the creation transaction: capacity, usage, bonus.

@@ -47,6 +47,7 @@ class ProviderSteps(JobMessages):
     """Submit and poll (the chat-side steps come from JobMessages). The runner sets these attributes."""
 
     stats: DurationStats
+    _own_finished: set[int]  # jobs whose duration this process learned and has not yet seen re-read
     _line_moved: asyncio.Event
 
     def _line_advanced(self) -> None:
@@ -236,5 +237,6 @@ class ProviderSteps(JobMessages):
             job = dataclasses.replace(job, provider_cost=status.cost)
         start = (seen.pending_until, seen.running_at) if seen and seen.running_at and seen.pending_until else None
         self.stats.add(job.duration_key, duration_ms / 1000, start)
+        self._own_finished.add(job.id)  # not to be learned twice when the durations are re-read
         outcome = Outcome(JobState.SUCCEEDED, duration_ms=duration_ms, result_urls=status.images)
         return await self._settler.settle(job, outcome), images

@@ -78,11 +78,15 @@ class JobRunner(ProviderSteps):
         self._restarted: set[int] = set()  # jobs ended elsewhere whose task here was restarted to finish the chat
         self.stats = DurationStats()
         self._durations_read = 0.0
+        self._durations_until = 0.0  # finished_at of the newest duration read from the database
+        self._own_finished: set[int] = set()
 
     async def start(self) -> None:
         """Learn durations from history, drop input bytes nobody needs, and start the sweeper, which claims every
         open job that no live process holds (all of them after a restart) and renews this process's leases."""
-        await self.learn_durations()
+        for key, duration_ms in reversed(await self._store.recent_durations()):
+            self.stats.add(key, duration_ms / 1000)
+        self._durations_until = self._durations_read = self._clock()
         swept = await self._store.sweep_input_bytes()
         if swept:
             log.info("dropped the input images of %d ended job(s)", swept)
@@ -91,11 +95,14 @@ class JobRunner(ProviderSteps):
         self._canceller = asyncio.create_task(self._watch_cancels(), name="job-cancel-watch")
 
     async def learn_durations(self) -> None:
-        """Task durations learned by every process: read back from the rows each one's settle step wrote."""
-        stats = DurationStats()
-        for key, duration_ms in reversed(await self._store.recent_durations()):
-            stats.add(key, duration_ms / 1000)
-        self.stats = stats
+        """Add the task durations other processes learned since the last read (this process's own are known
+        already, with when each task started processing, which the rows do not keep)."""
+        for job_id, key, duration_ms, finished_at in await self._store.durations_since(self._durations_until):
+            if job_id in self._own_finished:
+                self._own_finished.discard(job_id)
+            else:
+                self.stats.add(key, duration_ms / 1000)
+            self._durations_until = max(self._durations_until, finished_at)
         self._durations_read = self._clock()
 
     async def sweep(self) -> None:

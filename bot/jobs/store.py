@@ -104,6 +104,11 @@ SELECT COUNT(*), COALESCE(SUM(CASE WHEN user_id = ? THEN 1 ELSE 0 END), 0) FROM 
 WHERE slot_at IS NOT NULL AND state IN ('queued', 'submitted', 'running')
 """
 _TAKE_SLOT = "UPDATE jobs SET slot_at = ? WHERE id = ? AND state = 'queued' AND slot_at IS NULL"
+_DURATIONS_SINCE = """
+SELECT id, duration_key, duration_ms, finished_at FROM jobs
+WHERE state = 'succeeded' AND duration_ms IS NOT NULL AND finished_at > ?
+ORDER BY finished_at LIMIT ?
+"""
 _RECENT_DURATIONS = """
 SELECT duration_key, duration_ms FROM jobs
 WHERE state = 'succeeded' AND duration_ms IS NOT NULL
@@ -119,6 +124,7 @@ HOT_QUERIES = {
     "user_queue_position": (_USER_QUEUED_BEFORE, (1, 10**9)),
     "by_result_message": (_BY_RESULT_MESSAGE, (1,)),
     "recent_durations": (_RECENT_DURATIONS, (5000,)),
+    "durations_since": (_DURATIONS_SINCE, (0.0, 5000)),
 }
 
 
@@ -276,6 +282,11 @@ class JobStore:
 
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         return self._db.transaction()
+
+    async def durations_since(self, finished_after: float, limit: int = 5000) -> list[tuple[int, str, int, float]]:
+        """Durations of jobs finished after a moment (id, key, ms, finished_at), oldest first."""
+        rows = await self._db.fetchall(_DURATIONS_SINCE, (finished_after, limit))
+        return [(int(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in rows]
 
     async def recent_durations(self, limit: int = 5000) -> list[tuple[str, int]]:
         rows = await self._db.fetchall(_RECENT_DURATIONS, (limit,))
