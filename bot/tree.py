@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+UNKNOWN_INTERACTION = 10062  # Discord's code for an interaction that can no longer be answered
+
 
 async def respond(interaction: discord.Interaction[ImageBot], message: str) -> None:
     """Answer privately whatever state the interaction is in; never raises."""
@@ -82,6 +84,10 @@ async def report_error(interaction: discord.Interaction[ImageBot], error: Except
         await respond(interaction, t(locale, "error.check_failed"))
     elif isinstance(original, app_commands.TransformerError | app_commands.CommandSignatureMismatch):
         await respond(interaction, t(locale, "error.bad_options"))
+    elif isinstance(original, discord.NotFound) and original.code == UNKNOWN_INTERACTION:
+        # Acknowledged too late (over 3 s, e.g. under overload): Discord already told the member it failed, and
+        # the job, if one was recorded, ended refunded. Nothing else can be said through this interaction.
+        log.warning("interaction %s of user %s expired before it was acknowledged", interaction.id, interaction.user.id)
     else:
         command = interaction.command.qualified_name if interaction.command else "component"
         log.error("%s failed for user %s", command, interaction.user.id, exc_info=original)

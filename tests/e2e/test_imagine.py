@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from bot.client import ImageBot
@@ -240,3 +243,17 @@ async def test_a_request_can_be_answered_again_through_its_stored_token(
     assert job.answer_token == interaction.token
     await DiscordPublisher(bot).answer(job, "answered again")
     assert discord_fake.original(interaction)["content"] == "answered again"  # type: ignore[index]
+
+
+async def test_a_request_acknowledged_too_late_ends_refunded_without_an_error(
+    bot: ImageBot, discord_fake: FakeDiscord, hub: FakeHub, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Under overload an acknowledgement can miss Discord's 3 s: the member saw it fail, so nothing may run.
+    await discord_fake.slash("imagine", {"prompt": "late"}, sent_at=time.time() - 5)
+    async with asyncio.timeout(5):
+        while (row := await bot.db.fetchone("SELECT state, closed_at FROM jobs")) is None or row[1] is None:
+            await asyncio.sleep(0.02)
+    assert row[0] == "failed" and hub.submit_calls == 0
+    refunds = await bot.db.fetchone("SELECT COUNT(*) FROM quota_ledger WHERE kind = 'refund'")
+    assert refunds is not None and refunds[0] == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
