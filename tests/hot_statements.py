@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.jobs import store
-from bot.quota import service as quota
+from bot.quota import sql as quota
 from bot.quota.policy import Period, period_start
 from tests.history import BIG_GUILD, History
 
