@@ -16,7 +16,7 @@ from bot.media import check_input
 from bot.providers.catalog import ImageOptions
 from tests.fakes.hub import Fault, Plan
 from tests.fakes.images import noise_png, png
-from tests.unit.world import ALICE, FAST, World, finished, inputs, wait_state
+from tests.unit.world import ALICE, FAST, World, finished, inputs, killed_after_posting, wait_state
 
 
 async def test_success_is_delivered_once_with_status_updates(world: World) -> None:
@@ -124,16 +124,7 @@ async def test_restart_mid_poll_resumes_without_resubmitting(world: World) -> No
 
 
 async def test_crash_after_posting_does_not_post_twice(world: World) -> None:
-    first, service = world.make()
-    world.hub.plan_next(duration=0.0)
-    world.chat.hang_after_post = True
-    job = await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())
-    await wait_state(world, job.id, lambda j: j.delivery_started_at is not None)
-    async with asyncio.timeout(5):
-        while job.id not in world.chat.results:
-            await asyncio.sleep(0.01)
-    await first.close()
-    world.chat.hang_after_post = False
+    job = await killed_after_posting(world)
     second, _ = world.make()
     await second.start()
     job = await finished(world, job.id, second)

@@ -30,7 +30,17 @@ from bot.rendering import text
 from tests.fakes.hub import Fault, Plan
 from tests.fakes.images import png
 from tests.fakes.mindvideo import FakeMindVideo
-from tests.unit.world import ALICE, FAST, UNLIMITED, MemoryPublisher, World, finished, inputs, wait_state
+from tests.unit.world import (
+    ALICE,
+    FAST,
+    UNLIMITED,
+    MemoryPublisher,
+    World,
+    finished,
+    inputs,
+    killed_after_posting,
+    wait_state,
+)
 
 PRICED = QuotaConfig(
     default_limit=Limit(20, Period.DAY), weights=DEFAULT_COSTS, max_running_per_user=100, max_waiting_per_user=1000
@@ -90,16 +100,7 @@ async def test_a_task_that_finished_during_an_outage_is_delivered_not_timed_out(
 
 
 async def test_a_failed_lookup_of_an_earlier_delivery_does_not_strand_the_job(world: World) -> None:
-    first, service = world.make()
-    world.hub.plan_next(duration=0.0)
-    world.chat.hang_after_post = True
-    job = await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())
-    await wait_state(world, job.id, lambda j: j.delivery_started_at is not None)
-    async with asyncio.timeout(5):
-        while job.id not in world.chat.results:
-            await asyncio.sleep(0.01)
-    await first.close()
-    world.chat.hang_after_post = False
+    job = await killed_after_posting(world)
     world.chat.fail_finds.append(DeliveryError("403 Missing Access (Read Message History)", permanent=True))
     second, _ = world.make()
     await second.start()

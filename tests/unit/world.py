@@ -20,6 +20,7 @@ from bot.jobs.runner import JobRunner
 from bot.jobs.service import JobService, ReadInputs, Requester
 from bot.jobs.store import JobStore
 from bot.media import InputImage, OutputImage
+from bot.providers.catalog import ImageOptions
 from bot.providers.http import RetryPolicy, make_client
 from bot.providers.hub import HubProvider
 from bot.providers.router import Router
@@ -147,6 +148,21 @@ def inputs(images: list[InputImage], mask: InputImage | None = None) -> ReadInpu
         return images, mask
 
     return read
+
+
+async def killed_after_posting(world: World) -> Job:
+    """A job whose runner "died" right after its result was posted, before the delivery was recorded."""
+    first, service = world.make()
+    world.hub.plan_next(duration=0.0)
+    world.chat.hang_after_post = True
+    job = await service.create_generate(ALICE, "nano-banana", "x", ImageOptions())
+    await wait_state(world, job.id, lambda j: j.delivery_started_at is not None)
+    async with asyncio.timeout(5):
+        while job.id not in world.chat.results:
+            await asyncio.sleep(0.01)
+    await first.close()
+    world.chat.hang_after_post = False
+    return job
 
 
 async def finished(world: World, job_id: int, runner: JobRunner) -> Job:
