@@ -8,6 +8,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+import aiohttp
 import discord
 import httpx
 from discord.ext import commands
@@ -27,11 +28,12 @@ from bot.ops.metrics import Metrics
 from bot.ops.startup import ConfigurationError, invite_url
 from bot.providers.base import ImageProvider
 from bot.providers.gemini import GeminiProvider
-from bot.providers.http import RequestObserver, RetryPolicy, make_client
+from bot.providers.http import RequestObserver, RetryPolicy
 from bot.providers.hub import HubProvider
 from bot.providers.live_catalog import ModelCatalogue
 from bot.providers.mindvideo import MindVideoProvider
 from bot.providers.router import Router
+from bot.providers.transport import make_client
 from bot.publisher import DiscordPublisher
 from bot.quota.service import QuotaConfig, QuotaService
 from bot.tree import BotTree
@@ -91,6 +93,9 @@ def build_catalogue(settings: Settings, providers: Mapping[str, ImageProvider]) 
     return ModelCatalogue(hub if isinstance(hub, HubProvider) else None, settings.model_refresh_seconds)
 
 
+DISCORD_CONNECTIONS = 64
+
+
 def quota_config(settings: Settings) -> QuotaConfig:
     return QuotaConfig(
         default_limit=settings.default_limit(),
@@ -103,6 +108,9 @@ def quota_config(settings: Settings) -> QuotaConfig:
 
 def make_bot(settings: Settings, db: Database, providers: Mapping[str, ImageProvider], **options: Any) -> ImageBot:
     """The bot for these settings: one gateway connection, or the shards SHARD_IDS of SHARD_COUNT."""
+    # discord.py's default pool has no limit, so a burst of acknowledgements opened a connection (a TLS handshake,
+    # against Discord) for each; a bounded pool reuses warm ones and queues the rest, which is faster.
+    options.setdefault("connector", aiohttp.TCPConnector(limit=DISCORD_CONNECTIONS))
     if settings.shard_count is None:
         return ImageBot(settings, db, providers, **options)
     ids = settings.shard_ids if settings.shard_ids is not None else list(range(settings.shard_count))

@@ -135,6 +135,7 @@ class _Cache:
         self.entries: dict[int, tuple[float, GuildConfig]] = {}
         self.reading: dict[int, asyncio.Task[GuildConfig]] = {}  # one query for a burst of commands
         self.generation = 0  # bumped by every change, so a read that raced a change is not kept
+        self.locale_written: dict[int, tuple[float, str]] = {}  # per server: when this process wrote which locale
 
 
 CACHE_SECONDS = 5.0
@@ -281,9 +282,19 @@ def model_label(model: str) -> str:
 
 async def remember_locale(db: Database, guild_id: int, locale: str) -> None:
     """Keep the server's preferred locale as Discord sent it, for messages posted without an interaction (status
-    and results). Written only when it changed."""
+    and results). Written only when it changed, and once for a burst of commands that all bring the new one."""
+    cache = _caches.setdefault(db, _Cache())
     if (await load(db, guild_id)).seen_locale == locale:
         return
-    async with db.transaction() as tx:
-        await set_value(tx, guild_id, GUILD_LOCALE, locale)
+    # The rest of a burst read the settings before the first wrote: it is written (or being written) already.
+    written = cache.locale_written.get(guild_id)
+    if written is not None and written[1] == locale and time.monotonic() - written[0] < CACHE_SECONDS:
+        return
+    cache.locale_written[guild_id] = (time.monotonic(), locale)
+    try:
+        async with db.transaction() as tx:
+            await set_value(tx, guild_id, GUILD_LOCALE, locale)
+    except BaseException:
+        cache.locale_written.pop(guild_id, None)
+        raise
     forget(db, guild_id)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import time
 from pathlib import Path
-
-import aiosqlite
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +15,7 @@ class SchemaTooNew(RuntimeError):
     """The database was written by a newer version of the bot."""
 
 
-async def backup_before_migration(conn: aiosqlite.Connection, from_version: int, to_version: int) -> Path | None:
+async def backup_before_migration(conn: sqlite3.Connection, from_version: int, to_version: int) -> Path | None:
     """Copy the whole database next to itself with SQLite's online backup API before a migration.
 
     Returns the backup's path; None for a new (version 0) or in-memory database, where there is nothing
@@ -24,16 +23,20 @@ async def backup_before_migration(conn: aiosqlite.Connection, from_version: int,
     """
     if from_version == 0:
         return None
-    rows = list(await conn.execute_fetchall("PRAGMA database_list"))
+    rows = conn.execute("PRAGMA database_list").fetchall()
     main = next((str(row[2]) for row in rows if row[1] == "main"), "")
     if not main:
         return None
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     target_path = Path(f"{main}.v{from_version}-{stamp}.bak")
-    target = sqlite3.connect(target_path, check_same_thread=False)  # used on aiosqlite's thread
-    try:
-        await conn.backup(target)
-    finally:
-        target.close()
+
+    def copy() -> None:
+        target = sqlite3.connect(target_path)
+        try:
+            conn.backup(target)
+        finally:
+            target.close()
+
+    await asyncio.to_thread(copy)
     log.info("backed up the schema v%d database to %s before migrating to v%d", from_version, target_path, to_version)
     return target_path

@@ -1,4 +1,4 @@
-"""Shared HTTP plumbing for providers: client factory, error mapping, retries with backoff and Retry-After."""
+"""Shared HTTP plumbing for providers: error mapping, retries with backoff and Retry-After."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from bot import __version__
 from bot.i18n import msg
 from bot.ops.logs import log_context
 from bot.providers.base import (
@@ -32,36 +31,15 @@ from bot.providers.base import (
     SubmitOutcomeUnknown,
 )
 from bot.providers.limiter import AdaptiveLimit
+from bot.providers.transport import MAX_CONNECTIONS
 from bot.providers.urls import Resolver, check_url, pinned, resolve_host
 
 log = logging.getLogger(__name__)
 
 # The request never left this machine, so retrying cannot create a second task.
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
-MAX_CONNECTIONS = 1000  # pooled connections per provider; API calls in flight adapt below it (AdaptiveLimit)
-KEEPALIVE_CONNECTIONS = 16
-DOWNLOAD_HEADROOM = 8  # extra pooled connections for result downloads
 MAX_BACKOFF_SECONDS = 30.0
 MAX_RETRY_AFTER_SECONDS = 120.0
-
-
-def make_client(
-    base_url: str, timeout_seconds: float, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
-    """One client per provider: explicit timeouts, pooled connections, no auth in its default headers.
-
-    The key is added per API request instead, so result downloads from other hosts never carry it.
-    """
-    return httpx.AsyncClient(
-        base_url=base_url,
-        timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
-        limits=httpx.Limits(
-            max_connections=MAX_CONNECTIONS + DOWNLOAD_HEADROOM, max_keepalive_connections=KEEPALIVE_CONNECTIONS
-        ),
-        headers={"User-Agent": f"imagebot/{__version__} (+discord)"},
-        transport=transport,
-        follow_redirects=True,
-    )
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.client import ImageBot
 from bot.providers.aspect import keep_source_ratio, nearest_ratio
 from bot.providers.catalog import RATIOS_10, ImageOptions, api_params, build_edit_input
+from cogs.results import UPSCALE_PROMPT, VARY_PROMPT
 from tests.e2e.test_buttons import buttons, result_of, submission
 from tests.e2e.test_edit import mention
 from tests.fakes.discord import FakeDiscord
@@ -37,7 +38,10 @@ async def test_vary_and_upscale_send_auto_where_the_model_takes_it(
     result = await result_of(discord_fake, hub, {"prompt": "a fox", "model": "nano-banana-pro"})
     await discord_fake.click(result, buttons(result)["Vary"])
     await discord_fake.click(result, buttons(result)["Upscale"])
-    vary, upscale = await submission(hub, 1), await submission(hub, 2)
+    await submission(hub, 2)
+    # The two clicks run side by side: tell the submissions apart by their prompts, not their order.
+    (vary,) = [s for s in hub.submissions[1:] if s["input"]["prompt"].startswith(VARY_PROMPT.format(""))]
+    (upscale,) = [s for s in hub.submissions[1:] if s["input"]["prompt"] == UPSCALE_PROMPT]
     assert vary["input"]["aspect_ratio"] == "auto" and upscale["input"]["aspect_ratio"] == "auto"
     assert upscale["input"]["resolution"] == "2K"
 

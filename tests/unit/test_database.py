@@ -44,26 +44,34 @@ async def test_run_in_transaction_commits_or_rolls_back_as_a_whole(db: SqliteDat
     assert not db.in_transaction
 
 
-async def test_a_cancelled_caller_leaves_no_transaction_open(db: SqliteDatabase) -> None:
-    started = asyncio.Event()
+async def test_a_failed_commit_leaves_no_transaction_open(db: SqliteDatabase) -> None:
+    await db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+    await db.execute("CREATE TABLE child (pid INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)")
 
-    def slow(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO t (what) VALUES ('slow')")
-        loop.call_soon_threadsafe(started.set)
-        conn.execute(
-            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300000) SELECT SUM(i) FROM n"
-        )
+    def orphan(conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO child (pid) VALUES (42)")  # checked only at COMMIT
 
-    loop = asyncio.get_running_loop()
-    task = asyncio.create_task(db.run_in_transaction(slow))
-    await started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.run_in_transaction(orphan)
     assert not db.in_transaction
-    assert await _whats(db) == ["slow"]  # it ran to its end: the caller learns only that it was cancelled
+    with pytest.raises(sqlite3.IntegrityError):
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO child (pid) VALUES (43)")
+    assert not db.in_transaction
     await db.execute("INSERT INTO t (what) VALUES ('after')")
-    assert await _whats(db) == ["slow", "after"]
+    assert await _whats(db) == ["after"]
+    assert await db.fetchall("SELECT * FROM child") == []
+
+
+async def test_a_body_cancelled_while_it_waits_never_runs(db: SqliteDatabase) -> None:
+    async with db.transaction():
+        waiting = asyncio.create_task(db.run_in_transaction(lambda c: c.execute("INSERT INTO t (what) VALUES ('x')")))
+        after = asyncio.create_task(db.run_in_transaction(lambda c: c.execute("INSERT INTO t (what) VALUES ('y')")))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+    await after
+    assert waiting.cancelled()
+    assert await _whats(db) == ["y"]
 
 
 async def test_small_writes_queued_behind_a_bulk_write_go_first(db: SqliteDatabase) -> None:

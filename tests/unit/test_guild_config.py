@@ -162,3 +162,23 @@ async def test_a_burst_of_commands_reads_the_settings_once(db: Database, monkeyp
     monkeypatch.setattr(guild_config, "get_all", counting)
     configs = await asyncio.gather(*(load(db, GUILD) for _ in range(50)))
     assert queries == 1 and all(c == GuildConfig() for c in configs)
+
+
+async def test_a_burst_of_commands_from_a_server_with_a_new_language_writes_it_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes = 0
+    real = guild_config.set_value
+
+    async def counting(*args: object) -> None:
+        nonlocal writes
+        writes += 1
+        await real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(guild_config, "set_value", counting)
+    await asyncio.gather(*(guild_config.remember_locale(db, GUILD, "zh-CN") for _ in range(50)))
+    assert writes == 1
+    assert (await load(db, GUILD)).seen_locale == "zh-CN"
+    await asyncio.gather(*(guild_config.remember_locale(db, GUILD, "en-US") for _ in range(50)))
+    assert writes == 2
+    assert (await load(db, GUILD)).seen_locale == "en-US"

@@ -17,8 +17,9 @@ from bot.providers.base import (
     SubmitOutcomeUnknown,
     TaskState,
 )
-from bot.providers.http import RetryPolicy, make_client, parse_retry_after
+from bot.providers.http import RetryPolicy, parse_retry_after
 from bot.providers.hub import HubProvider, extract_image_urls, parse_task
+from bot.providers.transport import make_client
 from tests.fakes.hub import FakeHub, Fault
 from tests.fakes.images import png
 from tests.unit.submitting import submit_to

@@ -12,9 +12,10 @@ from pydantic import SecretStr
 from bot.i18n import render
 from bot.ops.metrics import Metrics
 from bot.providers.base import ProviderAuthError, ProviderProtocolError, ProviderRejected, ProviderUnavailable
-from bot.providers.http import RetryPolicy, make_client
+from bot.providers.http import RetryPolicy
 from bot.providers.hub import HubProvider, parse_model_list
 from bot.providers.live_catalog import ModelCatalogue
+from bot.providers.transport import make_client
 from tests.fakes.hub import FakeHub, Fault
 from tests.unit.submitting import submit_to
 

@@ -13,8 +13,9 @@ from pydantic import SecretStr
 from bot.i18n import render
 from bot.providers.base import ProviderRejected, TaskState, TaskStatus
 from bot.providers.gemini import GeminiProvider
-from bot.providers.http import RetryPolicy, make_client
+from bot.providers.http import RetryPolicy
 from bot.providers.mindvideo import MindVideoProvider
+from bot.providers.transport import make_client
 from tests.fakes.hub import FakeHub, Fault
 from tests.fakes.images import png
 from tests.fakes.mindvideo import COST, FakeMindVideo

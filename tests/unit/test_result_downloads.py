@@ -14,7 +14,8 @@ from aiohttp import web
 from bot.config import Settings
 from bot.providers import http as provider_http
 from bot.providers.base import ProviderProtocolError
-from bot.providers.http import ImageTooLarge, RetryPolicy, download, make_client
+from bot.providers.http import ImageTooLarge, RetryPolicy, download
+from bot.providers.transport import make_client
 from bot.providers.urls import UnsafeResultUrl
 from tests.fakes.images import png
 from tests.fakes.loopback import serve

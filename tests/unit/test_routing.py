@@ -14,10 +14,11 @@ from bot.jobs.service import JobService
 from bot.providers.base import ImageProvider
 from bot.providers.catalog import ImageOptions
 from bot.providers.gemini import GeminiProvider
-from bot.providers.http import RetryPolicy, make_client
+from bot.providers.http import RetryPolicy
 from bot.providers.hub import HubProvider
 from bot.providers.mindvideo import MindVideoProvider
 from bot.providers.router import Router
+from bot.providers.transport import make_client
 from bot.quota.service import QuotaService
 from tests.fakes.hub import FakeHub, Fault
 from tests.fakes.mindvideo import FakeMindVideo

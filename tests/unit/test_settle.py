@@ -21,9 +21,10 @@ from bot.jobs.runner import JobRunner
 from bot.jobs.service import JobService
 from bot.media import InputImage, check_input
 from bot.providers.catalog import ImageOptions
-from bot.providers.http import RetryPolicy, make_client
+from bot.providers.http import RetryPolicy
 from bot.providers.mindvideo import MindVideoProvider
 from bot.providers.router import Router
+from bot.providers.transport import make_client
 from bot.quota.policy import Limit, Period
 from bot.quota.service import QuotaConfig, QuotaService
 from bot.rendering import text

@@ -6,10 +6,11 @@ import pytest
 from pydantic import SecretStr
 
 from bot.ops.startup import check_api_keys, invite_url
-from bot.providers.http import RetryPolicy, make_client
+from bot.providers.http import RetryPolicy
 from bot.providers.hub import HubProvider
 from bot.providers.live_catalog import ModelCatalogue
 from bot.providers.mindvideo import MindVideoProvider
+from bot.providers.transport import make_client
 from tests.fakes.hub import FakeHub
 from tests.fakes.mindvideo import FakeMindVideo
 

@@ -21,9 +21,10 @@ from bot.jobs.service import JobService, ReadInputs, Requester
 from bot.jobs.store import JobStore
 from bot.media import InputImage, OutputImage
 from bot.providers.catalog import ImageOptions
-from bot.providers.http import RetryPolicy, make_client
+from bot.providers.http import RetryPolicy
 from bot.providers.hub import HubProvider
 from bot.providers.router import Router
+from bot.providers.transport import make_client
 from bot.quota.policy import Limit, Period
 from bot.quota.service import QuotaConfig, QuotaService
 from tests.fakes.hub import FakeHub

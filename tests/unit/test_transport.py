@@ -1,0 +1,63 @@
+"""The providers' HTTP transport: connections are reused, and one the server closed is never reused."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpcore
+
+from bot.providers.transport import SocketKeepingBackend, make_client
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+
+@asynccontextmanager
+async def server(close_after_answer: bool) -> AsyncIterator[tuple[str, list[int]]]:
+    """A keep-alive HTTP server on loopback; with `close_after_answer` it hangs up after each answer, without
+    saying so in a header (as servers with short idle timeouts do). Yields its URL and a connection counter."""
+    connections = [0]
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections[0] += 1
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(RESPONSE)
+                await writer.drain()
+                if close_after_answer:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", connections
+    finally:
+        srv.close()
+        await srv.wait_closed()
+
+
+async def test_the_client_pools_through_the_socket_keeping_backend() -> None:
+    async with make_client("http://127.0.0.1:9", 1.0) as client:
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        assert isinstance(pool, httpcore.AsyncConnectionPool)
+        assert isinstance(pool._network_backend, SocketKeepingBackend)
+
+
+async def test_sequential_requests_reuse_one_connection() -> None:
+    async with server(close_after_answer=False) as (url, connections), make_client(url, 2.0) as client:
+        for _ in range(50):
+            assert (await client.get("/tasks/1")).status_code == 200
+    assert connections[0] == 1
+
+
+async def test_a_connection_the_server_closed_is_not_reused() -> None:
+    async with server(close_after_answer=True) as (url, connections), make_client(url, 2.0) as client:
+        for _ in range(5):
+            assert (await client.get("/tasks/1")).status_code == 200
+            await asyncio.sleep(0.05)  # the server's FIN arrives while the connection sits idle in the pool
+    assert connections[0] == 5
