@@ -36,8 +36,10 @@ from cogs.common import (
     QUALITY_CHOICES,
     RATIO_CHOICES,
     RESOLUTION_CHOICES,
+    answer_once_deferred,
     check_channel_permissions,
     check_permissions,
+    defer,
     requester_of,
     requester_of_message,
 )
@@ -102,10 +104,6 @@ def reader(
     return read
 
 
-def defer(interaction: discord.Interaction[ImageBot]) -> Callable[[], Awaitable[object]]:
-    return lambda: interaction.response.defer(ephemeral=True, thinking=True)
-
-
 def same_shape(model: str, options: ImageOptions, attachments: list[discord.Attachment]) -> ImageOptions:
     """Unless the member chose an aspect ratio, the result keeps the (first) source image's shape: Discord gives
     an image attachment's size, so this is known before anything is downloaded."""
@@ -165,7 +163,7 @@ class EditModal(discord.ui.Modal, title="Edit image"):
             reply_to_message_id=self.target.id,
             ack=defer(interaction),
         )
-        await interaction.edit_original_response(content=t(user_locale(interaction), "job.queued", job_id=job.id))
+        await answer_once_deferred(interaction, job)
 
     async def on_error(self, interaction: discord.Interaction[ImageBot], error: Exception) -> None:  # type: ignore[override]
         await report_error(interaction, error)
@@ -265,7 +263,7 @@ class Edit(commands.Cog):
             has_mask=mask is not None,
             ack=defer(interaction),
         )
-        await interaction.edit_original_response(content=t(user_locale(interaction), "job.queued", job_id=job.id))
+        await answer_once_deferred(interaction, job)
 
     # -- reply + mention -----------------------------------------------------------------------------
 

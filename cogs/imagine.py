@@ -9,8 +9,6 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.guild_gate import guild_config_of
-from bot.i18n import t
-from bot.i18n.translator import user_locale
 from bot.providers.catalog import (
     MAX_COUNT,
     MAX_PROMPT_CHARS,
@@ -20,7 +18,14 @@ from bot.providers.catalog import (
     ImageOptions,
     build_input,
 )
-from cogs.common import QUALITY_CHOICES, RATIO_CHOICES, RESOLUTION_CHOICES, check_channel_permissions, requester_of
+from cogs.common import (
+    QUALITY_CHOICES,
+    RATIO_CHOICES,
+    RESOLUTION_CHOICES,
+    answer_queued,
+    check_channel_permissions,
+    requester_of,
+)
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -77,10 +82,7 @@ class Imagine(commands.Cog):
         check_channel_permissions(interaction)
         requester = requester_of(interaction)
         # The job row (and its charge) is written first, so nothing acknowledged is ever forgotten.
-        job = await self.bot.jobs.create_generate(
-            requester, model, prompt, options, ack=lambda: interaction.response.defer(ephemeral=True, thinking=True)
-        )
-        await interaction.edit_original_response(content=t(user_locale(interaction), "job.queued", job_id=job.id))
+        await self.bot.jobs.create_generate(requester, model, prompt, options, ack=answer_queued(interaction))
 
 
 async def setup(bot: ImageBot) -> None:

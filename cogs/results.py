@@ -28,8 +28,8 @@ from bot.rendering import text
 from bot.rendering.buttons import TEMPLATE, upscale_target
 from bot.rendering.embeds import model_label, options_summary, seed_text, waited_seconds
 from bot.tree import report_error, respond
-from cogs.common import requester_of
-from cogs.edit import Edit, EditModal, defer, reader, same_shape
+from cogs.common import answer_once_deferred, answer_queued, defer, requester_of
+from cogs.edit import Edit, EditModal, reader, same_shape
 
 if TYPE_CHECKING:
     from bot.client import ImageBot
@@ -105,8 +105,7 @@ def selected_image(interaction: discord.Interaction[ImageBot], index: int | None
 
 async def start(interaction: discord.Interaction[ImageBot], create: Callable[[], Awaitable[Job]]) -> None:
     """Create the job (which acknowledges the click once its row exists), then say which one it is."""
-    job = await create()
-    await interaction.edit_original_response(content=t(user_locale(interaction), "job.queued", job_id=job.id))
+    await answer_once_deferred(interaction, await create())
 
 
 def reply_target(interaction: discord.Interaction[ImageBot]) -> int | None:
@@ -145,7 +144,10 @@ async def reroll(interaction: discord.Interaction[ImageBot], job: Job, _: int | 
     async def create() -> Job:
         if job.kind != "edit":
             return await bot.jobs.rerun(
-                requester_of(interaction), job, reply_to_message_id=reply_target(interaction), ack=defer(interaction)
+                requester_of(interaction),
+                job,
+                reply_to_message_id=reply_target(interaction),
+                ack=answer_queued(interaction),
             )
         images, mask = await original_inputs(bot, job)
         return await bot.jobs.rerun(

@@ -43,7 +43,7 @@ class RunnerConfig:
     status_edit_min_interval: float = 2.0
     delivery_retries: int = 3
     delivery_retry_base: float = 1.0
-    max_parallel_downloads: int = 8
+    max_parallel_downloads: int = 16  # results being fetched and fitted at once (each held in memory, <= 64 MiB)
     max_running_per_user: int = 2
     lease_seconds: float = 30.0
     sweep_interval: float = 10.0

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 
+from bot.jobs.acks import AcksFirst
 from bot.jobs.delivery import DeliveryError, Phase, Publisher, StatusUpdate
 from bot.jobs.messages import Postponed, RunnerConfig
 from bot.jobs.models import Job, JobState
@@ -80,6 +81,7 @@ class JobRunner(ProviderSteps):
         self._durations_read = 0.0
         self._durations_until = 0.0  # finished_at of the newest duration read from the database
         self._own_finished: set[int] = set()
+        self.acks = AcksFirst()  # JobService marks its acknowledgements; new jobs let them go first
 
     async def start(self) -> None:
         """Learn durations from history, drop input bytes nobody needs, and start the sweeper, which claims every
@@ -314,6 +316,7 @@ class JobRunner(ProviderSteps):
         if provider is None:
             return await self._end(job, JobState.FAILED, "no_provider", text.PROVIDER_NOT_CONFIGURED), None
         if job.state is JobState.QUEUED:
+            await self.acks.quiet()
             job = await self._submit(job, provider)
             if job.state.terminal:
                 return job, None

@@ -37,7 +37,7 @@ from bot.quota.service import QuotaService
 
 log = logging.getLogger(__name__)
 
-Ack = Callable[[], Awaitable[object]]
+Ack = Callable[[Job], Awaitable[object]]  # acknowledges the request for this (recorded) job
 ReadInputs = Callable[[], Awaitable[tuple[list[InputImage], InputImage | None]]]
 
 
@@ -173,7 +173,8 @@ class JobService:
         if ack is None:
             return
         try:
-            await ack()
+            with self._runner.acks.acknowledging():
+                await ack(job)
         except BaseException as exc:
             await self._runner.settle(job, Outcome(JobState.FAILED, "not_acknowledged", str(exc)[:300], quiet=True))
             raise

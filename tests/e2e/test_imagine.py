@@ -106,11 +106,14 @@ async def test_acknowledges_before_anything_reaches_the_provider(
 ) -> None:
     interaction = await discord_fake.slash("imagine", {"prompt": "cat"})
     ack = await discord_fake.wait_for(lambda e: e.kind == "callback" and e.data["interaction"] == interaction.id)
-    assert ack.data["type"] == 5 and ack.data["data"]["flags"] == 64  # deferred, private
+    # One private message that already names the job: no "thinking…" and no second call to edit it.
+    assert ack.data["type"] == 4 and ack.data["data"]["flags"] == 64
+    assert "**#1**" in ack.data["data"]["content"]
     await discord_fake.wait_for_message(has_files)
     submitted = next(t for (t, method, path) in hub_requests(hub) if method == "POST")
     assert ack.at <= submitted
     assert ack.at - interaction.sent_at < 1.0
+    assert not [path for _, method, path in discord_fake.requests if path.endswith("/messages/@original")]
 
 
 def hub_requests(hub: FakeHub) -> list[tuple[float, str, str]]:

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from bot.config import DEFAULT_COSTS
 from bot.jobs.delivery import DeliveryError, Phase
 from bot.jobs.messages import RunnerConfig
-from bot.jobs.models import JobState
+from bot.jobs.models import Job, JobState
 from bot.jobs.runner import JobRunner
 from bot.jobs.service import JobService
 from bot.media import InputImage, check_input
@@ -233,7 +233,7 @@ async def test_the_row_and_charge_exist_before_the_acknowledgement(world: World)
     _, service = world.make(quota_config=PRICED)
     seen: list[tuple[str, int]] = []
 
-    async def ack() -> None:
+    async def ack(_: Job) -> None:
         row = await world.db.fetchone("SELECT state, cost FROM jobs WHERE user_id = ?", (ALICE.user_id,))
         assert row is not None
         seen.append((str(row[0]), await used(service)))
@@ -290,7 +290,7 @@ async def test_a_status_message_posted_before_a_crash_is_found_not_posted_again(
 async def test_a_request_whose_acknowledgement_fails_is_ended_refunded_not_left_charged(world: World) -> None:
     _, service = world.make(quota_config=PRICED)
 
-    async def too_late() -> None:
+    async def too_late(_: Job) -> None:
         raise TimeoutError("Unknown interaction (10062)")  # Discord no longer takes the acknowledgement
 
     with pytest.raises(TimeoutError):
