@@ -33,6 +33,7 @@ from bot.config import DEFAULT_COSTS
 from bot.db import Database
 from bot.errors import UserFacingError
 from bot.jobs.messages import RunnerConfig
+from bot.jobs.models import Job
 from bot.jobs.runner import JobRunner
 from bot.jobs.service import JobService, Requester
 from bot.jobs.store import JobStore
@@ -233,7 +234,7 @@ async def measure_acks(
     async def imagine(n: int, acks: list[float]) -> None:
         arrived = time.perf_counter()
 
-        async def ack() -> None:
+        async def ack(_: Job) -> None:
             acks.append((time.perf_counter() - arrived) * 1000)
 
         await service.create_generate(member(100_000 + n), "nano-banana", "a lighthouse", ImageOptions(), ack=ack)
@@ -261,7 +262,7 @@ async def measure_acks(
     async def edit(k: int) -> None:
         arrived = time.perf_counter()
 
-        async def ack() -> None:
+        async def ack(_: Job) -> None:
             edit_acks.append((time.perf_counter() - arrived) * 1000)
 
         await service.create_edit(
