@@ -3,8 +3,8 @@ message and its submission can wait a moment.
 
 In a burst (a thousand `/imagine` at once) every acknowledgement competes for the CPU and for connections with the
 status messages and submissions of the jobs acknowledged just before it; the last ones of the burst came after
-3 s and were lost. Jobs therefore start their outside work once no acknowledgement is in flight, or after at most
-`MAX_HOLD_SECONDS` (a steady stream of requests never starves them).
+3 s and were lost. Jobs therefore start (claim, queue place, submission, status message) once no acknowledgement is
+in flight, or after at most `MAX_HOLD_SECONDS` (a steady stream of requests never starves them).
 """
 
 from __future__ import annotations

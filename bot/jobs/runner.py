@@ -216,6 +216,7 @@ class JobRunner(ProviderSteps):
     # -- one job ---------------------------------------------------------------------------------
 
     async def _drive(self, job_id: int, taken_over: bool) -> None:
+        await self.acks.quiet()  # in a burst, acknowledging the requests still coming in goes first
         if not await self._store.claim(job_id, self.owner, self._clock(), self.lease_seconds):
             return  # another live process holds it, or it is closed or not yet due
         job = await self._store.get(job_id)
@@ -316,7 +317,6 @@ class JobRunner(ProviderSteps):
         if provider is None:
             return await self._end(job, JobState.FAILED, "no_provider", text.PROVIDER_NOT_CONFIGURED), None
         if job.state is JobState.QUEUED:
-            await self.acks.quiet()
             job = await self._submit(job, provider)
             if job.state.terminal:
                 return job, None

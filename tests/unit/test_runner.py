@@ -163,9 +163,8 @@ async def test_active_jobs_are_bounded_and_the_rest_wait_in_line(world: World) -
     runner, service = world.make(RunnerConfig(**{**FAST.__dict__, "max_active": 2}))
     world.hub.default_plan = lambda: Plan(duration=60)  # nothing finishes until the test says so
     jobs = [await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()) for i in range(2)]
-    async with asyncio.timeout(5):
-        while world.hub.submit_calls < 2:  # the two slot holders are at the Hub before the others arrive
-            await asyncio.sleep(0.01)
+    for job in jobs:  # the two slot holders are submitted (and out of the line) before the others arrive
+        await wait_state(world, job.id, lambda j: j.state is not JobState.QUEUED)
     jobs += [await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()) for i in range(2, 5)]
 
     def queued() -> list[Any]:
