@@ -109,7 +109,8 @@ def quota_config(settings: Settings) -> QuotaConfig:
 def make_bot(settings: Settings, db: Database, providers: Mapping[str, ImageProvider], **options: Any) -> ImageBot:
     """The bot for these settings: one gateway connection, or the shards SHARD_IDS of SHARD_COUNT."""
     # discord.py's default pool has no limit, so a burst of acknowledgements opened a connection (a TLS handshake,
-    # against Discord) for each; a bounded pool reuses warm ones and queues the rest, which is faster.
+    # against Discord) for each; a bounded pool reuses warm ones and queues the rest, which is faster. The limit is
+    # shared with each shard's gateway connection (one each).
     options.setdefault("connector", aiohttp.TCPConnector(limit=DISCORD_CONNECTIONS))
     if settings.shard_count is None:
         return ImageBot(settings, db, providers, **options)

@@ -3,8 +3,11 @@
 Writes run on the event loop's own thread, one at a time, through a plain sqlite3 connection. A small write in WAL
 mode without fsync (synchronous=NORMAL) takes tens of microseconds, while a round trip to a database thread waits
 for the loop and the GIL: under load (K = 500 jobs at once) writes queued for seconds behind one another, each
-acknowledgement and each posted result waiting its turn. Large writes (image bytes) still go to a thread. Reads use
-a second connection on its own thread (aiosqlite), so a button's lookup never waits behind a large write.
+acknowledgement and each posted result waiting its turn. Large writes (image bytes) still go to a thread, and so do
+WAL checkpoints (copying pages and two fsyncs): automatic checkpoints, which would run inside a commit on the loop, are
+off, and a third connection checkpoints every second. Reads use a second connection on its own thread (aiosqlite), so
+a button's lookup never waits behind a large write. One process per SQLite file (PostgreSQL is for several): a write
+lock held elsewhere would make the loop wait up to the busy timeout.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 BULK_DEFERRALS = 20  # times a bulk write lets small writes that queued behind it go first
 BUSY_TIMEOUT_MS = 5000
+CHECKPOINT_SECONDS = 1.0
 
 
 class SqliteDatabase(Database):
@@ -39,6 +43,7 @@ class SqliteDatabase(Database):
     def __init__(self, writer: sqlite3.Connection, reader: aiosqlite.Connection | None = None) -> None:
         self._write = writer
         self._reader = reader
+        self._checkpointer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._bulk = asyncio.Lock()
         self._small_waiting = 0  # small writes waiting for the writer: a bulk write lets them all go first
@@ -60,16 +65,18 @@ class SqliteDatabase(Database):
             writer.execute("PRAGMA synchronous = NORMAL")
             await db._migrate()
             if not memory:
-                reader = await aiosqlite.connect(str(path), isolation_level=None)
-                reader.row_factory = sqlite3.Row
-                await reader.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                db._reader = reader
+                db._reader = await _connect(path)
+                writer.execute("PRAGMA wal_autocheckpoint = 0")
+                db._checkpointer = asyncio.create_task(_checkpoint_forever(path), name="sqlite-checkpoint")
         except BaseException:
-            writer.close()
+            await db.close()
             raise
         return db
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.cancel()
+            await asyncio.gather(self._checkpointer, return_exceptions=True)
         async with self._lock:
             if self._reader is not None:
                 await self._reader.close()
@@ -172,6 +179,28 @@ class SqliteDatabase(Database):
                 return cursor.rowcount
             finally:
                 self._lock.release()
+
+
+async def _connect(path: Path | str) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(str(path), isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return conn
+
+
+async def _checkpoint_forever(path: Path | str) -> None:
+    """Move committed pages from the WAL into the database file, on a connection (and thread) of its own. PASSIVE
+    never waits for readers or writers: what it cannot copy now, it copies next time."""
+    conn = await _connect(path)
+    try:
+        while True:
+            await asyncio.sleep(CHECKPOINT_SECONDS)
+            try:
+                await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                log.warning("WAL checkpoint failed (tried again in %.0f s): %s", CHECKPOINT_SECONDS, exc)
+    finally:
+        await conn.close()
 
 
 def _bind(params: Params) -> tuple[object, ...] | dict[str, object]:

@@ -8,6 +8,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from bot.db.base import to_completion
+
 log = logging.getLogger(__name__)
 
 
@@ -37,6 +39,6 @@ async def backup_before_migration(conn: sqlite3.Connection, from_version: int, t
         finally:
             target.close()
 
-    await asyncio.to_thread(copy)
+    await to_completion(asyncio.to_thread(copy))  # never abandoned while it reads the connection
     log.info("backed up the schema v%d database to %s before migrating to v%d", from_version, target_path, to_version)
     return target_path

@@ -216,7 +216,8 @@ class JobRunner(ProviderSteps):
     # -- one job ---------------------------------------------------------------------------------
 
     async def _drive(self, job_id: int, taken_over: bool) -> None:
-        await self.acks.quiet()  # in a burst, acknowledging the requests still coming in goes first
+        if not taken_over:
+            await self.acks.quiet()  # in a burst, acknowledging the requests still coming in goes first
         if not await self._store.claim(job_id, self.owner, self._clock(), self.lease_seconds):
             return  # another live process holds it, or it is closed or not yet due
         job = await self._store.get(job_id)

@@ -108,7 +108,9 @@ class Settler:
             if not changed:
                 return await self._store.get_in(tx, job.id)
             refunded = not succeeded and await self._quota.refund(tx, job.id)
-            await self._store.drop_input_bytes(job.id, tx)
+        if job.kind == "edit":
+            # Not part of the outcome (the startup sweep catches any a crash leaves), and slow for big images.
+            await self._store.drop_input_bytes(job.id)
         log.info("job %d: %s%s", job.id, outcome.state, f" (refunded {job.cost} credits)" if refunded else "")
         if self._metrics is not None:
             self._metrics.job_ended(outcome.state.value)

@@ -180,12 +180,13 @@ class JobStore:
         rows = await self._db.fetchall(_INPUTS, (job_id,))
         return [JobInput(int(r[0]), str(r[1]), str(r[2]), str(r[3]), r[4]) for r in rows]
 
-    async def drop_input_bytes(self, job_id: int, tx: Transaction | None = None) -> None:
-        await (tx or self._db).execute(_DROP_INPUT_BYTES, (job_id,))
+    async def drop_input_bytes(self, job_id: int) -> None:
+        """Free a job's input image bytes (freeing megabytes of pages: through the bulk lane, off the loop)."""
+        await self._db.execute_bulk(_DROP_INPUT_BYTES, (job_id,))
 
     async def sweep_input_bytes(self) -> int:
         """Drop the bytes of every job past needing them (hosted, or ended however it ended)."""
-        return await self._db.execute(_SWEEP_INPUT_BYTES)
+        return await self._db.execute_bulk(_SWEEP_INPUT_BYTES)
 
     async def switch_provider(self, job_id: int, provider: str, duration_key: str) -> None:
         await self._db.execute(_SWITCH_PROVIDER, (provider, duration_key, job_id))

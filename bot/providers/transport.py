@@ -13,6 +13,7 @@ import select
 import socket
 import ssl
 import typing
+import urllib.request
 
 import httpcore
 import httpx
@@ -39,9 +40,15 @@ def make_client(
         timeout=httpx.Timeout(timeout_seconds, connect=min(10.0, timeout_seconds)),
         limits=limits,
         headers={"User-Agent": f"imagebot/{__version__} (+discord)"},
-        transport=transport or PoolTransport(limits),
+        transport=transport or _pool_unless_proxied(limits),
         follow_redirects=True,
     )
+
+
+def _pool_unless_proxied(limits: httpx.Limits) -> httpx.AsyncBaseTransport | None:
+    """Our pool, unless HTTP(S)_PROXY/ALL_PROXY is set: httpx honours those only when it builds the transport itself."""
+    proxies = urllib.request.getproxies()
+    return None if any(proxies.get(scheme) for scheme in ("http", "https", "all")) else PoolTransport(limits)
 
 
 class PoolTransport(httpx.AsyncHTTPTransport):
@@ -120,6 +127,8 @@ def _readable(sock: socket.socket | None) -> bool:
     fd = -1 if sock is None else sock.fileno()
     if fd < 0:
         return True  # gone: as good as closed
+    if not hasattr(select, "poll"):  # Windows
+        return bool(select.select([fd], [], [], 0)[0])
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     return bool(poller.poll(0))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.db import Database
+from bot.db import Database, database
 from bot.db.database import SqliteDatabase
 from bot.db.migrations import MIGRATIONS
 from bot.db.pg_migrations import PG_MIGRATIONS
@@ -134,5 +134,27 @@ async def test_rows_behave_alike_and_placeholders_translate(db_target: str | Pat
             )
         audit = await db.fetchone("SELECT guild_id FROM quota_audit WHERE id = ?", (first,))
         assert audit is not None and audit[0] == 2**62  # Discord ids need 64 bits
+    finally:
+        await db.close()
+
+
+async def test_the_write_ahead_log_is_checkpointed_off_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Automatic checkpoints are off on the write connection (they would run inside commits on the loop); without
+    # the background checkpoint the log would grow by every page ever written.
+    monkeypatch.setattr(database, "CHECKPOINT_SECONDS", 0.02)
+    db = await SqliteDatabase.open(tmp_path / "wal.db")
+    try:
+        await db.execute("CREATE TABLE blobs (data BLOB)")
+        blob = b"x" * 100_000
+        for _ in range(5):  # 5 rounds of 2 MB
+            for _ in range(20):
+                await db.execute("INSERT INTO blobs (data) VALUES (?)", (blob,))
+            await asyncio.sleep(0.2)
+        wal = tmp_path / "wal.db-wal"
+        assert wal.stat().st_size < 5_000_000  # reused after each checkpoint, not 10 MB and growing
+        rows = await db.fetchall("SELECT COUNT(*) FROM blobs")
+        assert rows[0][0] == 100
     finally:
         await db.close()

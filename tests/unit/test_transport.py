@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpcore
+import httpx
+import pytest
 
 from bot.providers.transport import SocketKeepingBackend, make_client
 
@@ -61,3 +63,10 @@ async def test_a_connection_the_server_closed_is_not_reused() -> None:
             assert (await client.get("/tasks/1")).status_code == 200
             await asyncio.sleep(0.05)  # the server's FIN arrives while the connection sits idle in the pool
     assert connections[0] == 5
+
+
+async def test_a_proxy_from_the_environment_is_still_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    async with make_client("https://api.example", 1.0) as client:
+        proxied = client._transport_for_url(httpx.URL("https://api.example/hub/v1/tasks/1"))  # type: ignore[attr-defined]
+        assert isinstance(proxied._pool, httpcore.AsyncHTTPProxy)  # type: ignore[attr-defined]
