@@ -43,6 +43,7 @@ class SqliteDatabase(Database):
     def __init__(self, writer: sqlite3.Connection, reader: aiosqlite.Connection | None = None) -> None:
         self._write = writer
         self._reader = reader
+        self._checkpoints: aiosqlite.Connection | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._bulk = asyncio.Lock()
@@ -67,7 +68,8 @@ class SqliteDatabase(Database):
             if not memory:
                 db._reader = await _connect(path)
                 writer.execute("PRAGMA wal_autocheckpoint = 0")
-                db._checkpointer = asyncio.create_task(_checkpoint_forever(path), name="sqlite-checkpoint")
+                db._checkpoints = await _connect(path)
+                db._checkpointer = asyncio.create_task(_checkpoint_forever(db._checkpoints), name="sqlite-checkpoint")
         except BaseException:
             await db.close()
             raise
@@ -77,6 +79,8 @@ class SqliteDatabase(Database):
         if self._checkpointer is not None:
             self._checkpointer.cancel()
             await asyncio.gather(self._checkpointer, return_exceptions=True)
+        if self._checkpoints is not None:
+            await self._checkpoints.close()
         async with self._lock:
             if self._reader is not None:
                 await self._reader.close()
@@ -188,19 +192,15 @@ async def _connect(path: Path | str) -> aiosqlite.Connection:
     return conn
 
 
-async def _checkpoint_forever(path: Path | str) -> None:
+async def _checkpoint_forever(conn: aiosqlite.Connection) -> None:
     """Move committed pages from the WAL into the database file, on a connection (and thread) of its own. PASSIVE
     never waits for readers or writers: what it cannot copy now, it copies next time."""
-    conn = await _connect(path)
-    try:
-        while True:
-            await asyncio.sleep(CHECKPOINT_SECONDS)
-            try:
-                await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error as exc:
-                log.warning("WAL checkpoint failed (tried again in %.0f s): %s", CHECKPOINT_SECONDS, exc)
-    finally:
-        await conn.close()
+    while True:
+        await asyncio.sleep(CHECKPOINT_SECONDS)
+        try:
+            await conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:
+            log.warning("WAL checkpoint failed (tried again in %.0f s): %s", CHECKPOINT_SECONDS, exc)
 
 
 def _bind(params: Params) -> tuple[object, ...] | dict[str, object]:
