@@ -75,7 +75,7 @@ def requester_of_message(message: discord.Message) -> Requester:
 
 def answer_queued(interaction: discord.Interaction[ImageBot]) -> Ack:
     """Acknowledge a job that is queued at once with its final private answer: one call to Discord, where a defer
-    and an edit would be two (a burst of requests acknowledges twice as fast)."""
+    and an edit would be two (in a burst, half the calls competing with the acknowledgements)."""
     return lambda job: interaction.response.send_message(
         t(user_locale(interaction), "job.queued", job_id=job.id), ephemeral=True
     )
