@@ -1,6 +1,7 @@
 """Benchmark: K concurrent /imagine jobs through the real bot, the fake Discord and the fake Hub.
 
     .venv/bin/python -m bench.run [--ks 1,100,500,1000] [--modes cold,warm] [--duration 20] [--warmup 20]
+                                  [--single-rounds 5]
 
 The bot runs in its own process (so RSS and loop lag are the bot's alone) with production timing
 settings; this process runs both fakes and measures, per K:
@@ -169,6 +170,26 @@ async def one_round(
     )
 
 
+def merged(rounds: list[Round]) -> Round:
+    """Rounds of the same K as one (K = 1 is repeated: one task is one sample)."""
+    first = rounds[0]
+    return Round(
+        k=first.k,
+        ack=[x for r in rounds for x in r.ack],
+        added=[x for r in rounds for x in r.added],
+        polls=[x for r in rounds for x in r.polls],
+        baseline_polls=[x for r in rounds for x in r.baseline_polls],
+        baseline_added=[x for r in rounds for x in r.baseline_added],
+        rss_mb=max(r.rss_mb for r in rounds),
+        detect=[x for r in rounds for x in r.detect],
+        deliver=[x for r in rounds for x in r.deliver],
+        fetch=[x for r in rounds for x in r.fetch],
+        post=[x for r in rounds for x in r.post],
+        cpu=sum(r.cpu for r in rounds),
+        wall=sum(r.wall for r in rounds),
+    )
+
+
 def report(title: str, rounds: list[Round], lag_samples: list[tuple[float, float]], windows: list[list[float]]) -> None:
     print()
     print(f"{title}:")
@@ -193,14 +214,15 @@ def report(title: str, rounds: list[Round], lag_samples: list[tuple[float, float
             f"{r.k:>4} | {pct(r.detect, 0.5):5.2f} / {pct(r.detect, 0.95):5.2f} "
             f"+ {pct(r.fetch, 0.5):5.3f} / {pct(r.fetch, 0.95):5.3f} "
             f"+ {pct(r.post, 0.5):5.3f} / {pct(r.post, 0.95):5.3f}"
-            f" | {len(r.added):>4}/{r.k:<4} | {r.cpu:6.1f} / {r.wall:5.1f}"
+            f" | {len(r.added):>4}/{len(r.polls):<4} | {r.cpu:6.1f} / {r.wall:5.1f}"
         )
 
 
 async def session(
-    ks: list[int], warmup: int, discord_fake: FakeDiscord, hub: FakeHub
+    ks: list[int], warmup: int, discord_fake: FakeDiscord, hub: FakeHub, single_rounds: int = 1
 ) -> tuple[list[Round], list[list[float]], list[tuple[float, float]]]:
-    """One fresh bot process with an empty database: `warmup` jobs unmeasured, then one round per K."""
+    """One fresh bot process with an empty database: `warmup` jobs unmeasured, then one round per K (K = 1:
+    `single_rounds` rounds, one after another, reported as one)."""
     with tempfile.TemporaryDirectory() as tmp:
         lag_file = Path(tmp) / "lag.json"
         env = {
@@ -229,12 +251,17 @@ async def session(
                 print(f"  bot pid {proc.pid}: warming up with {warmup} jobs", flush=True)
                 await one_round(warmup, discord_fake, hub, proc.pid, [], measure=False)
             for k in ks:
-                window: list[float] = []
                 print(f"  K={k} ...", flush=True)
-                result = await one_round(k, discord_fake, hub, proc.pid, window)
-                assert result is not None
-                rounds.append(result)
-                windows.append(window)
+                repeats: list[Round] = []
+                spans: list[list[float]] = []
+                for _ in range(single_rounds if k == 1 else 1):
+                    window: list[float] = []
+                    result = await one_round(k, discord_fake, hub, proc.pid, window)
+                    assert result is not None
+                    repeats.append(result)
+                    spans.append(window)
+                rounds.append(merged(repeats))
+                windows.append([spans[0][0], spans[-1][1]])
         finally:
             proc.send_signal(signal.SIGTERM)
             with contextlib.suppress(TimeoutError):
@@ -250,6 +277,7 @@ async def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="mean provider task duration (s)")
     parser.add_argument("--spread", type=float, default=0.25, help="uniform spread around the mean")
     parser.add_argument("--warmup", type=int, default=20, help="jobs run first (warm mode) so durations are learned")
+    parser.add_argument("--single-rounds", type=int, default=5, help="rounds of K = 1 (one task is one sample)")
     args = parser.parse_args()
     ks = [int(k) for k in args.ks.split(",")]
     modes = args.modes.split(",")
@@ -266,14 +294,18 @@ async def main() -> None:
             rounds, windows, lag = [], [], []
             for k in ks:
                 print(f"cold (fresh bot, empty database), K={k}", flush=True)
-                one, window, samples = await session([k], 0, discord_fake, hub)
-                rounds += one
-                windows += window
-                lag += samples
+                repeats, spans = [], []
+                for _ in range(args.single_rounds if k == 1 else 1):  # each K = 1 round with a fresh bot too
+                    one, window, samples = await session([k], 0, discord_fake, hub)
+                    repeats += one
+                    spans += window
+                    lag += samples
+                rounds.append(merged(repeats))
+                windows.append([spans[0][0], spans[-1][1]])
             results.append(("cold: a fresh bot and an empty database for each K", rounds, windows, lag))
         if "warm" in modes:
             print(f"warm (one bot, {args.warmup} warm-up jobs first)", flush=True)
-            rounds, windows, lag = await session(ks, args.warmup, discord_fake, hub)
+            rounds, windows, lag = await session(ks, args.warmup, discord_fake, hub, args.single_rounds)
             results.append((f"warm: one bot after {args.warmup} warm-up jobs, K in turn", rounds, windows, lag))
     fake_probe.cancel()
     for title, rounds, windows, lag in results:
