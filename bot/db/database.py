@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import cast
 
 import aiosqlite
 
@@ -28,15 +28,13 @@ from bot.db.upgrade import SchemaTooNew, backup_before_migration
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 BULK_DEFERRALS = 20  # times a bulk write lets small writes that queued behind it go first
 BUSY_TIMEOUT_MS = 5000
 CHECKPOINT_SECONDS = 1.0
 
 
 class SqliteDatabase(Database):
-    """Owns the connections. Writes go through `transaction()`, `run_in_transaction()` or `execute()`, one at a
-    time."""
+    """Owns the connections. Writes go through `transaction()` or `execute()`, one at a time."""
 
     dialect = "sqlite"
 
@@ -132,19 +130,6 @@ class SqliteDatabase(Database):
             except BaseException:
                 self._rollback()
                 raise
-
-    async def run_in_transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `body` with the write connection inside BEGIN IMMEDIATE ... COMMIT (rolled back if it raises), in one
-        go: nothing else runs on the loop meanwhile, so `body` must be a few quick statements."""
-        async with self._writer():
-            self._write.execute("BEGIN IMMEDIATE")
-            try:
-                result = body(self._write)
-                self._write.execute("COMMIT")
-            except BaseException:
-                self._rollback()
-                raise
-            return result
 
     def _rollback(self) -> None:
         if self._write.in_transaction:  # SQLite may have rolled back already (a full disk, say)

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import random
 import secrets
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,7 +13,6 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from bot.db import Database
-from bot.db.database import SqliteDatabase
 from bot.errors import InvalidRequest
 from bot.jobs.models import Job, JobInput, JobState
 from bot.jobs.runner import JobRunner
@@ -216,26 +214,14 @@ class JobService:
             "answer_token": requester.answer_token,
         }
 
-        # The capacity check, the price, the charge and the row are one transaction. On SQLite (one writer) it runs
-        # in one call on the database thread, so the write lock is held for one round trip, not one per statement;
-        # on PostgreSQL (READ COMMITTED, several processes) it holds the member's advisory lock instead.
-        if isinstance(self._db, SqliteDatabase):
-
-            def create(conn: sqlite3.Connection) -> Job:
-                limit, cost = self._quota.quote(conn, guild_id, user_id, requester.role_ids, model, params)
-                from_period = self._quota.admit(conn, guild_id, user_id, limit, cost)
-                job = self._store.insert(conn, cost=cost, **values)
-                self._quota.record_charge(conn, job.id, guild_id, user_id, from_period, cost)
-                return job
-
-            job = await self._db.run_in_transaction(create)
-        else:
-            async with self._db.transaction() as tx:
-                await tx.lock("user", user_id)
-                limit, cost = await self._quota.quote_in(tx, guild_id, user_id, requester.role_ids, model, params)
-                from_period = await self._quota.admit_in(tx, guild_id, user_id, limit, cost)
-                job = await self._store.insert_in(tx, cost=cost, **values)
-                await self._quota.record_charge_in(tx, job.id, guild_id, user_id, from_period, cost)
+        # The capacity check, the price, the charge and the row are one transaction, under the member's lock
+        # (PostgreSQL runs READ COMMITTED with several processes; on SQLite write transactions take turns anyway).
+        async with self._db.transaction() as tx:
+            await tx.lock("user", user_id)
+            limit, cost = await self._quota.quote(tx, guild_id, user_id, requester.role_ids, model, params)
+            from_period = await self._quota.admit(tx, guild_id, user_id, limit, cost)
+            job = await self._store.insert(tx, cost=cost, **values)
+            await self._quota.record_charge(tx, job.id, guild_id, user_id, from_period, cost)
         log.info("job %d: %s created for user %d (%s, %d credits)", job.id, kind, user_id, model, job.cost)
         return job
 

@@ -7,7 +7,6 @@ lease, so a process that lost its claim on a job cannot act on it.
 from __future__ import annotations
 
 import json
-import sqlite3
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -138,21 +137,14 @@ class JobStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def insert(self, conn: sqlite3.Connection, **values: Any) -> Job:
-        """Insert a job row and return it as stored (on the database thread, inside the caller's transaction)."""
-        cursor = conn.execute(_INSERT, _encoded(values))
-        row = cursor.fetchone()
-        cursor.close()
-        return Job.from_row(row)
-
     async def get(self, job_id: int) -> Job:
         row = await self._db.fetchone(_GET, (job_id,))
         if row is None:
             raise LookupError(f"job {job_id} does not exist")
         return Job.from_row(row)
 
-    async def insert_in(self, tx: Transaction, **values: Any) -> Job:
-        """`insert` inside an async transaction."""
+    async def insert(self, tx: Transaction, **values: Any) -> Job:
+        """Insert a job row inside the caller's transaction and return it as stored."""
         rows = await tx.fetchall(_INSERT, _encoded(values))
         return Job.from_row(rows[0])
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -166,23 +165,7 @@ class QuotaService:
             model, normalised_resolution(params), count if isinstance(count, int) else 1, self.config.weights, overrides
         )
 
-    def quote(
-        self,
-        conn: sqlite3.Connection,
-        guild_id: int | None,
-        user_id: int,
-        role_ids: Sequence[int],
-        model: str,
-        params: Mapping[str, object],
-    ) -> tuple[Limit, int]:
-        """The member's limit and the job's price, on the database thread inside the creation's transaction."""
-        guild = guild_key(guild_id)
-        limits = conn.execute(_LIMITS, (guild,)).fetchall() if guild != DM_GUILD else []
-        return self._limit_from(limits, user_id, role_ids), self._price_from(
-            conn.execute(_COSTS, (guild,)).fetchall(), model, params
-        )
-
-    async def quote_in(
+    async def quote(
         self,
         tx: Transaction,
         guild_id: int | None,
@@ -191,7 +174,7 @@ class QuotaService:
         model: str,
         params: Mapping[str, object],
     ) -> tuple[Limit, int]:
-        """`quote` inside an async transaction."""
+        """The member's limit and the job's price, inside the creation's transaction."""
         guild = guild_key(guild_id)
         limits = await tx.fetchall(_LIMITS, (guild,)) if guild != DM_GUILD else []
         return self._limit_from(limits, user_id, role_ids), self._price_from(
@@ -213,16 +196,10 @@ class QuotaService:
 
     # -- charging --------------------------------------------------------------------------------
 
-    def admit(self, conn: sqlite3.Connection, guild_id: int | None, user_id: int, limit: Limit, cost: int) -> int:
-        """Check the member's capacity and credits for a job costing `cost` (one statement, run on the database
-        thread inside the creation's transaction); raise TooManyJobs or QuotaExceeded, else return how many of
-        the credits come from this period (the rest from bonus)."""
-        now = self._now()
-        params = self._standing_params(guild_id, user_id, limit, now)
-        return self._decide(guild_id, limit, cost, conn.execute(_STANDING, params).fetchone(), now)
-
-    async def admit_in(self, tx: Transaction, guild_id: int | None, user_id: int, limit: Limit, cost: int) -> int:
-        """`admit` inside an async transaction (PostgreSQL, where it holds the member's advisory lock)."""
+    async def admit(self, tx: Transaction, guild_id: int | None, user_id: int, limit: Limit, cost: int) -> int:
+        """Check the member's capacity and credits for a job costing `cost` (one statement, inside the creation's
+        transaction, under the member's lock); raise TooManyJobs or QuotaExceeded, else return how many of the
+        credits come from this period (the rest from bonus)."""
         now = self._now()
         return self._decide(
             guild_id,
@@ -257,19 +234,10 @@ class QuotaService:
             )
         return cost if limit.credits is None else min(cost, max(0, limit.credits - used))
 
-    def record_charge(
-        self, conn: sqlite3.Connection, job_id: int, guild_id: int | None, user_id: int, from_period: int, cost: int
-    ) -> None:
-        """Write the charge `admit` allowed, in the same transaction (on the database thread)."""
-        now = self._clock()
-        conn.execute(
-            _LEDGER, (guild_key(guild_id), user_id, job_id, "charge", now, from_period, cost - from_period, now)
-        )
-
-    async def record_charge_in(
+    async def record_charge(
         self, tx: Transaction, job_id: int, guild_id: int | None, user_id: int, from_period: int, cost: int
     ) -> None:
-        """`record_charge` inside an async transaction."""
+        """Write the charge `admit` allowed, in the same transaction."""
         now = self._clock()
         await tx.execute(
             _LEDGER, (guild_key(guild_id), user_id, job_id, "charge", now, from_period, cost - from_period, now)

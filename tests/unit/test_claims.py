@@ -30,7 +30,7 @@ async def queue_jobs(db: Database, count: int) -> list[int]:
     ids = []
     async with db.transaction() as tx:
         for i in range(count):
-            job = await store.insert_in(
+            job = await store.insert(
                 tx,
                 kind="generate",
                 state="queued",

@@ -28,18 +28,14 @@ async def _whats(db: SqliteDatabase) -> list[str]:
     return [str(r[0]) for r in await db.fetchall("SELECT what FROM t ORDER BY id")]
 
 
-async def test_run_in_transaction_commits_or_rolls_back_as_a_whole(db: SqliteDatabase) -> None:
-    def both(conn: sqlite3.Connection) -> int:
-        conn.execute("INSERT INTO t (what) VALUES ('a')")
-        return int(conn.execute("INSERT INTO t (what) VALUES ('b') RETURNING id").fetchone()[0])
-
-    def half_then_fail(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO t (what) VALUES ('c')")
-        raise LookupError("refused")
-
-    assert await db.run_in_transaction(both) == 2
+async def test_a_transaction_commits_or_rolls_back_as_a_whole(db: SqliteDatabase) -> None:
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO t (what) VALUES ('a')")
+        assert await tx.insert("INSERT INTO t (what) VALUES ('b')") == 2
     with pytest.raises(LookupError):
-        await db.run_in_transaction(half_then_fail)
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO t (what) VALUES ('c')")
+            raise LookupError("refused")
     assert await _whats(db) == ["a", "b"]
     assert not db.in_transaction
 
@@ -48,25 +44,19 @@ async def test_a_failed_commit_leaves_no_transaction_open(db: SqliteDatabase) ->
     await db.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
     await db.execute("CREATE TABLE child (pid INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)")
 
-    def orphan(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO child (pid) VALUES (42)")  # checked only at COMMIT
-
-    with pytest.raises(sqlite3.IntegrityError):
-        await db.run_in_transaction(orphan)
-    assert not db.in_transaction
     with pytest.raises(sqlite3.IntegrityError):
         async with db.transaction() as tx:
-            await tx.execute("INSERT INTO child (pid) VALUES (43)")
+            await tx.execute("INSERT INTO child (pid) VALUES (43)")  # checked only at COMMIT
     assert not db.in_transaction
     await db.execute("INSERT INTO t (what) VALUES ('after')")
     assert await _whats(db) == ["after"]
     assert await db.fetchall("SELECT * FROM child") == []
 
 
-async def test_a_body_cancelled_while_it_waits_never_runs(db: SqliteDatabase) -> None:
+async def test_a_write_cancelled_while_it_waits_never_runs(db: SqliteDatabase) -> None:
     async with db.transaction():
-        waiting = asyncio.create_task(db.run_in_transaction(lambda c: c.execute("INSERT INTO t (what) VALUES ('x')")))
-        after = asyncio.create_task(db.run_in_transaction(lambda c: c.execute("INSERT INTO t (what) VALUES ('y')")))
+        waiting = asyncio.create_task(db.execute("INSERT INTO t (what) VALUES ('x')"))
+        after = asyncio.create_task(db.execute("INSERT INTO t (what) VALUES ('y')"))
         await asyncio.sleep(0.01)
         waiting.cancel()
     await after

@@ -193,8 +193,8 @@ async def test_changing_the_period_mid_period_keeps_what_was_used(world: World) 
         )
         async with world.db.transaction() as tx:
             limit = (await quota.usage(tx, 10, ALICE.user_id, ())).limit
-            await quota.record_charge_in(
-                tx, job_id, 10, ALICE.user_id, await quota.admit_in(tx, 10, ALICE.user_id, limit, 1), 1
+            await quota.record_charge(
+                tx, job_id, 10, ALICE.user_id, await quota.admit(tx, 10, ALICE.user_id, limit, 1), 1
             )
     await quota.set_limit(10, 99, "guild", 10, 5, Period.WEEK)  # on a Wednesday
     usage = await quota.usage(world.db, 10, ALICE.user_id, ())
