@@ -2,18 +2,20 @@
 
 Per model key (provider, model and resolution) the bot learns two things from finished jobs: how long tasks
 take, and how a task's time to its first "processing" answer relates to its whole duration. A running job
-first looks for the moment its task starts processing (a short, dense search), then predicts its own finish
-from that moment and polls across the predicted window, sparsely where a finish is unlikely and densely near
-its end, then backs off. Until enough jobs have finished, priors shipped per model stand in. The plan is a
-pure function of what the job has seen and of the key's current model, so re-planning after every poll and
-whenever the model changes (another job of the key finished) is cheap. Pure code: no I/O, no clock.
+first looks for the moment its task starts processing, then predicts its own finish from that moment and
+polls across the predicted window, then backs off. Once a key's history vouches for the windows, where to
+look and how densely to poll are priced by `poll_costs` (polls against late results); until then, priors
+shipped per model stand in and windows are polled sparsely. The plan is a pure function of what the job has
+seen and of the key's current model, so re-planning after every poll and whenever the model changes (another
+job of the key finished) is cheap. Pure code: no I/O, no clock.
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
+
+from bot.jobs.poll_costs import PROMPT, search_plan, window_step
 
 MIN_SAMPLES = 3  # finished jobs of a key before its learned figures are used at all
 TRUSTED_SAMPLES = 10  # ...and before they replace the priors' wider windows
@@ -21,13 +23,12 @@ MAX_SAMPLES = 1000  # many: in a burst, the last ones to finish are the longest,
 # Share of a task's duration spent before its first "processing" answer, assumed until learned (a wide band:
 # the Hub's queue phase is short; a provider without one simply never narrows the window).
 PRIOR_START_SHARE = (0.07, 0.13)
-START_GAP = 0.2  # typical spacing while looking for the start of processing (see _start_gap)
-WINDOW_SPACING = 0.45  # the mean spacing the finish window ends up with, for _start_gap
-COLD_START_GAP = 0.3  # the same while the share is only a prior: a precise start is worth less
+COLD_START_GAP = 0.3  # the spacing while looking for the start when the share is only a prior...
 COLD_RELATIVE_GAP = 0.15  # ...and never finer than this share of the time elapsed
+SEARCH_JITTER = 0.1  # a learned search's looks move by up to this share of their gap, per job
 COLD_GAP = 2.0  # the longest gap in a window known only from priors (no finish is likely anywhere in it)
-WINDOW_FRACTION = 0.3  # in the finish window, poll after this share of the window still ahead...
-DENSE_GAP = (0.25, 0.9)  # ...but never closer or further apart than these
+WINDOW_FRACTION = 0.3  # in such a window, poll after this share of the window still ahead...
+COLD_DENSE_GAP = 0.25  # ...but never closer than this
 EARLY_LOOK_AFTER = 5.0  # a first poll later than this is preceded by looks for fast failures
 BACKOFF_SHARE = 0.4  # past the window, wait this share of the time since its end
 MAX_BRACKET = 0.5  # a start seen only this coarsely (relative to its time) teaches nothing about the ratio
@@ -152,14 +153,21 @@ def _fit(samples: list[Finished], prior: float, suspect: bool = False) -> KeyMod
     durations = sorted(s.duration for s in samples)
     learned = len(durations) >= MIN_SAMPLES
     guess = Estimate(prior * 0.5, prior * 1.5)
-    duration = Estimate(_quantile(durations, 0.02), _quantile(durations, 0.98)) if learned else guess
+    duration = guess
+    if learned:
+        # Widened by the gap a sample of this size leaves past its extremes (it shrinks as samples accrue).
+        low, high = _quantile(durations, 0.02), _quantile(durations, 0.98)
+        pad = (high - low) / (len(durations) + 1)
+        duration = Estimate(max(0.0, low - pad), high + pad)
     if len(durations) < TRUSTED_SAMPLES or suspect:
         duration = _union(duration, guess)
         learned = learned and not suspect
     paired = [s for s in samples if s.start_low is not None and s.start_high is not None]
     if len(paired) >= MIN_SAMPLES:
-        middles = sorted((s.start_low + s.start_high) / 2 for s in paired if s.start_low and s.start_high)
-        start = Estimate(_quantile(middles, 0.02), _quantile(middles, 0.98))
+        # Low end from the polls that still saw each task waiting: a bound a start is rarely below.
+        lows = sorted(s.start_low for s in paired if s.start_low)
+        highs = sorted(s.start_high for s in paired if s.start_high)
+        start = Estimate(_quantile(lows, 0.02), _quantile(highs, 0.98))
         if len(paired) < TRUSTED_SAMPLES:
             start = _union(start, Estimate(duration.early * PRIOR_START_SHARE[0], duration.late * PRIOR_START_SHARE[1]))
         # Each task bounds its ratio: duration / (poll at start) <= ratio <= duration / (poll before start).
@@ -170,6 +178,11 @@ def _fit(samples: list[Finished], prior: float, suspect: bool = False) -> KeyMod
             ratio = (low, high) if low <= high else (high, low)  # brackets disagree: the ratio varies
         else:
             ratio = (below[0], below[-1] * 2)
+        # Polls bracket each start only as closely as they were spaced; where durations and the ratio are both
+        # known, the shortest durations bound it more tightly (not the longest: a burst's first finishes are
+        # its short tasks).
+        if learned and duration.early / ratio[1] < start.late:
+            start = Estimate(max(start.early, duration.early / ratio[1]), start.late)
         return KeyModel(duration, start, ratio, learned, paired=True, spread=guess.late - guess.early)
     low_share, high_share = PRIOR_START_SHARE
     start = Estimate(duration.early * low_share, duration.late * high_share)
@@ -181,16 +194,32 @@ def _union(a: Estimate, b: Estimate) -> Estimate:
 
 
 def _predict(model: KeyModel, seen: Sighting) -> Estimate:
+    if model.paired:
+        return _predict_paired(model, seen)
+    whole = model.duration
     if seen.running_at is None or seen.pending_until <= 0:
-        return model.duration
+        return whole
     early = max(seen.running_at, model.ratio[0] * seen.pending_until)
     late = model.ratio[1] * seen.running_at
-    whole = model.duration
     # Compared with the whole spread as first learned or assumed, not as it is now: during a burst, the
     # tasks finished so far are the short ones, so the current spread is both biased and too narrow.
     if late - early >= max(whole.late - whole.early, model.spread):
         return whole  # what the start said is no sharper than the durations alone
     return Estimate(early, late)
+
+
+def _predict_paired(model: KeyModel, seen: Sighting) -> Estimate:
+    """With the key's start-to-duration ratio learned: a window from this task's own start, within the key's
+    range (its latest end also from the latest start, which a burst's first finishes do not bias)."""
+    low, high = model.ratio
+    latest = max(model.duration.late, high * model.start.late)
+    if seen.running_at is None:  # still waiting: it cannot finish before its start allows
+        return Estimate(min(max(model.duration.early, low * seen.pending_until), latest), latest)
+    # Processing at its first look: it started after the key's usual earliest start.
+    pending = seen.pending_until if seen.pending_until > 0 else min(model.start.early, seen.running_at)
+    own = Estimate(max(seen.running_at, low * pending), high * seen.running_at)
+    clipped = Estimate(max(own.early, model.duration.early), min(own.late, latest))
+    return clipped if clipped.early < clipped.late else own
 
 
 def _quantile(sorted_values: list[float], q: float) -> float:
@@ -210,31 +239,43 @@ def next_poll(
     last = seen.last_poll
     cap = max(min_interval, max_interval)
     floor = (last or 0.0) + min_interval
-    search_until = model.start.late * SEARCH_PAST
-    if seen.running_at is None and (last is None or last < search_until) and search_until < window.early:
-        # Look for the start of processing: it pins this task's finish far better than the key's spread.
-        gap = max(min_interval, _start_gap(model))
-        first = max(min_interval, model.start.early + phase * gap)
-        if last is None:
-            return _early_looks(0.0, first, cap)
-        if last < first:
-            return _early_looks(last, first, cap)
-        if not model.paired:  # the share is unknown: the same relative precision later costs a wider gap
-            gap = max(gap, COLD_RELATIVE_GAP * last)
-        return last + gap
-    bracketed = model.paired and seen.running_at is not None and seen.pending_until > 0
-    longest = DENSE_GAP[1] if model.learned or bracketed else COLD_GAP
-    return max(floor, _in_window(window, last, phase, min_interval, min(cap, longest), cap))
+    if model.paired and seen.running_at is None:
+        plan = search_plan(
+            (_round(model.start.early), _round(model.start.late)),
+            (_round(model.ratio[0], 0.01), _round(model.ratio[1], 0.01)),
+            (_round(model.duration.early), _round(model.duration.late)),
+        )
+        after = seen.pending_until if last is not None and last >= plan.points[0] else plan.points[0] - 1
+        look = plan.next_after(after)
+        if look is not None:
+            previous = max(after, plan.points[0])
+            look += phase * SEARCH_JITTER * (look - previous)
+            return _early_looks(last or 0.0, look, cap) if after < plan.points[0] else max(floor, look)
+    elif seen.running_at is None:
+        search_until = model.start.late * SEARCH_PAST
+        if (last is None or last < search_until) and search_until < window.early:
+            # Look for the start of processing: it pins this task's finish far better than the prior's spread.
+            first = max(min_interval, model.start.early + phase * COLD_START_GAP)
+            if last is None or last < first:
+                return _early_looks(last or 0.0, first, cap)
+            return last + max(min_interval, COLD_START_GAP, COLD_RELATIVE_GAP * last)
+    if model.learned or model.paired:
+        return max(floor, _priced(window, last, min_interval, cap))
+    return max(floor, _in_window(window, last, phase, min_interval, min(cap, COLD_GAP), cap))
 
 
-def _start_gap(model: KeyModel) -> float:
-    """The spacing that balances polls spent finding the start against polls spent in the finish window it
-    gives (about `ratio` times as wide as the spacing): sqrt(start spread x window poll spacing / ratio)."""
-    if not model.paired:
-        return COLD_START_GAP
-    ratio = (model.ratio[0] + model.ratio[1]) / 2
-    spread = max(model.start.late - model.start.early, START_GAP)
-    return min(COLD_START_GAP * 2, max(START_GAP / 2, math.sqrt(spread * WINDOW_SPACING / ratio)))
+def _round(value: float, step: float = 0.05) -> float:
+    """Plans are cached per model shape; nearby shapes share one."""
+    return round(value / step) * step
+
+
+def _priced(window: Estimate, last: float | None, min_interval: float, cap: float) -> float:
+    """Polls across a window the key's history vouches for, spaced by `poll_costs`."""
+    if last is not None and last >= window.late:
+        return last + min(cap, max(min_interval, PROMPT, (last - window.late) * BACKOFF_SHARE))
+    base = max(window.early, last or 0.0)
+    target = base + min(cap, max(min_interval, window_step(window.late - base)))
+    return _early_looks(last or 0.0, target, cap)
 
 
 def _early_looks(last: float, target: float, cap: float) -> float:
@@ -247,7 +288,8 @@ def _early_looks(last: float, target: float, cap: float) -> float:
 def _in_window(
     window: Estimate, last: float | None, phase: float, min_interval: float, longest: float, cap: float
 ) -> float:
-    low_gap, high_gap = max(min_interval, DENSE_GAP[0]), max(min_interval, longest)
+    """Polls across a window known only from priors: sparse, at most `longest` apart, denser towards its end."""
+    low_gap, high_gap = max(min_interval, COLD_DENSE_GAP), max(min_interval, longest)
 
     def gap_at(t: float) -> float:
         return min(high_gap, max(low_gap, (window.late - t) * WINDOW_FRACTION))

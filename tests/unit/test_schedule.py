@@ -9,6 +9,7 @@ import random
 import statistics
 from dataclasses import dataclass, field
 
+from bot.jobs.poll_costs import LATE, PROMPT, window_step
 from bot.jobs.schedule import DurationStats, Estimate, Sighting, next_poll
 
 KEY = "hub:nano-banana-2:default"
@@ -67,9 +68,27 @@ def test_a_warm_bot_polls_far_less_than_a_two_second_poller_and_finds_results_so
     jobs = burst(stats, durations, 0.1, rng)
     base_polls, base_delay = fixed_poller(durations)
     delays = [j.delay for j in jobs if j.delay is not None]
-    assert statistics.mean(j.polls for j in jobs) <= 0.75 * base_polls
+    assert statistics.mean(j.polls for j in jobs) <= 0.6 * base_polls
     assert quantile(delays, 0.5) <= 0.3 and quantile(delays, 0.95) <= 1.0
     assert quantile(base_delay, 0.5) > quantile(delays, 0.5)
+
+
+def test_single_jobs_of_a_warm_bot_poll_little_and_find_results_promptly() -> None:
+    """One job at a time (a quiet server): nothing to learn from in flight, only from the key's history."""
+    rng = random.Random(8)
+    stats = DurationStats()
+    burst(stats, [rng.uniform(15, 25) for _ in range(20)], 0.1, rng)
+    durations = [rng.uniform(15, 25) for _ in range(200)]
+    jobs = [burst(stats, [duration], 0.1, rng)[0] for duration in durations]
+    delays = [j.delay for j in jobs if j.delay is not None]
+    assert statistics.mean(j.polls for j in jobs) <= 0.6 * fixed_poller(durations)[0]
+    assert quantile(delays, 0.5) <= 0.3 and quantile(delays, 0.95) <= 1.0
+
+
+def test_a_finish_anywhere_in_a_window_is_seen_within_a_second_and_a_narrow_window_at_once() -> None:
+    for width in (0.2, 0.5, 1.0, 2.0, 5.0, 30.0):
+        assert 0 < window_step(width) <= LATE
+    assert window_step(0.5) <= PROMPT  # a start pinned closely: its finish is polled densely
 
 
 def test_a_cold_burst_learns_from_its_first_finishes_and_polls_no_more_than_the_fixed_poller() -> None:
