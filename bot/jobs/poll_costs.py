@@ -14,8 +14,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-PROMPT = 0.25
-LATE = 0.85
+PROMPT = 0.2
+LATE = 0.7
 LATE_COST = 5.0
 VERY_LATE_COST = 20.0
 STEP = 0.05  # the tables' resolution, in seconds

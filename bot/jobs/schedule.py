@@ -52,11 +52,14 @@ class Sighting:
     running_at: float | None = None  # the first poll that saw it processing
     last_poll: float | None = None
 
-    def saw(self, at: float, running: bool | None) -> None:
-        """Record a poll at `at`: running True/False, or None when the answer said neither."""
-        self.last_poll = at
+    def saw(self, at: float, running: bool | None, answered: float | None = None) -> None:
+        """Record a poll sent at `at` and answered at `answered` (default: at once): running True/False, or None
+        when the answer said neither. The provider looked somewhere in between, so a task seen waiting was
+        still waiting at `at`, and one seen processing had started by `answered`."""
+        done = at if answered is None else answered
+        self.last_poll = done
         if running is True and self.running_at is None:
-            self.running_at = at
+            self.running_at = done
         elif running is False and self.running_at is None:
             self.pending_until = at
 

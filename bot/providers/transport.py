@@ -19,6 +19,7 @@ import httpcore
 import httpx
 
 from bot import __version__
+from bot.providers.pool import LinearPool
 
 MAX_CONNECTIONS = 1000  # pooled connections per provider; API calls in flight adapt below it (AdaptiveLimit)
 KEEPALIVE_CONNECTIONS = 64
@@ -52,15 +53,15 @@ def _pool_unless_proxied(limits: httpx.Limits) -> httpx.AsyncBaseTransport | Non
 
 
 class PoolTransport(httpx.AsyncHTTPTransport):
-    """httpx's own transport over a pool that uses `SocketKeepingBackend`.
+    """httpx's own transport over `LinearPool` with `SocketKeepingBackend`.
 
-    httpx takes no network backend, so the pool it builds is replaced by the same pool with one (httpx is
+    httpx takes neither, so the pool it builds is replaced by ours with the same limits (httpx and httpcore are
     pinned in requirements.lock; tests/unit/test_transport.py checks the swap still takes effect).
     """
 
     def __init__(self, limits: httpx.Limits) -> None:
         super().__init__(limits=limits)
-        self._pool = httpcore.AsyncConnectionPool(
+        self._pool = LinearPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
