@@ -21,7 +21,7 @@ LATE = 0.7
 LATE_COST = 5.0
 VERY_LATE_COST = 20.0
 STEP = 0.05  # the tables' resolution, in seconds
-WIDEST = 12.0  # wider windows are planned as this wide: their first steps are the same
+WIDEST = 12.0  # the table's widest window: wider ones are polled as it is, every LATE seconds or less
 SEARCH_POINTS = 40  # the start search's resolution: this many steps across the start's range
 
 
@@ -49,7 +49,14 @@ def _index(width: float) -> int:
 
 def window_cost(width: float) -> float:
     """The expected cost of finding a finish spread evenly over `width` seconds."""
-    return _window_table()[0][_index(width)] if width > 0 else 0.0
+    if width <= 0:
+        return 0.0
+    cost = _window_table()[0]
+    if width <= WIDEST:
+        return cost[_index(width)]
+    # Past the table a window is polled at its widest steps throughout, so its cost grows at their rate.
+    span = round(2.0 / STEP)
+    return cost[-1] + (width - WIDEST) * (cost[-1] - cost[-1 - span]) / (span * STEP)
 
 
 def window_step(width: float) -> float:
@@ -67,9 +74,13 @@ class SearchPlan:
 
     def next_after(self, pending_until: float) -> float | None:
         """The next look after the last poll that saw the task waiting (below the range: none yet)."""
-        span = self.points[-1] - self.points[0]
-        index = 0 if span <= 0 else int((pending_until - self.points[0]) / span * (len(self.points) - 1) + 1e-9)
-        index = min(len(self.points) - 1, max(0, index))
+        span, last = self.points[-1] - self.points[0], len(self.points) - 1
+        if pending_until < self.points[0]:
+            index = 0
+        elif span <= 0 or pending_until >= self.points[-1]:
+            index = last
+        else:
+            index = min(last, int((pending_until - self.points[0]) / span * last + 1e-9))
         follow = self.follow[index]
         return None if follow < 0 else self.points[follow]
 
@@ -84,7 +95,9 @@ def search_plan(start: tuple[float, float], ratio: tuple[float, float], whole: t
     latest = max(whole[1], ratio[1] * high)
 
     def bracketed(before: float, at: float) -> float:  # the finish window a start seen between these gives
-        return min(ratio[1] * at, latest) - max(at, ratio[0] * before, whole[0])
+        own = (max(at, ratio[0] * before), ratio[1] * at)
+        clipped = min(own[1], latest) - max(own[0], whole[0])
+        return clipped if clipped > 0 else own[1] - own[0]  # as schedule._predict_paired does
 
     def unbracketed(after: float) -> float:  # ...and the one left when the search stops at `after`
         return latest - max(whole[0], ratio[0] * after)

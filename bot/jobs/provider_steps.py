@@ -29,6 +29,7 @@ from bot.providers.base import (
     TaskStatus,
 )
 from bot.providers.catalog import MODELS
+from bot.providers.http import reset_time_to_send, time_to_send
 from bot.rendering import text
 
 log = logging.getLogger(__name__)
@@ -177,6 +178,7 @@ class ProviderSteps(JobMessages):
                 continue
             polls += 1
             asked = self._clock() - job.submitted_at
+            reset_time_to_send()
             try:
                 status = await provider.poll(job.provider_task_id)
             except ProviderUnavailable as exc:
@@ -186,7 +188,8 @@ class ProviderSteps(JobMessages):
                 log.warning("job %d: poll refused: %s", job.id, exc)
                 return await self._end(job, JobState.FAILED, exc.code, exc.user_message), None
             state = status.state if status is not None else None
-            seen.saw(asked, None if state is None else state is not TaskState.PENDING)
+            # When the poll left, not when it was asked for: under load it may wait for the in-flight cap.
+            seen.saw(asked + time_to_send(), None if state is None else state is not TaskState.PENDING)
             if status is None or not status.state.terminal:
                 if status is not None and status.state is TaskState.RUNNING and job.state is JobState.SUBMITTED:
                     await self._store.mark_running(job.id)

@@ -25,7 +25,7 @@ MAX_SAMPLES = 1000  # many: in a burst, the last ones to finish are the longest,
 PRIOR_START_SHARE = (0.07, 0.13)
 COLD_START_GAP = 0.3  # the spacing while looking for the start when the share is only a prior...
 COLD_RELATIVE_GAP = 0.15  # ...and never finer than this share of the time elapsed
-SEARCH_JITTER = 0.1  # a learned search's looks move by up to this share of their gap, per job
+JITTER = 0.1  # a job's looks, and its first poll in a priced window, move by up to this share of their gap
 COLD_GAP = 2.0  # the longest gap in a window known only from priors (no finish is likely anywhere in it)
 WINDOW_FRACTION = 0.3  # in such a window, poll after this share of the window still ahead...
 COLD_DENSE_GAP = 0.25  # ...but never closer than this
@@ -33,7 +33,7 @@ EARLY_LOOK_AFTER = 5.0  # a first poll later than this is preceded by looks for 
 BACKOFF_SHARE = 0.4  # past the window, wait this share of the time since its end
 MAX_BRACKET = 0.5  # a start seen only this coarsely (relative to its time) teaches nothing about the ratio
 SEARCH_PAST = 1.25  # keep looking for the start a little past where it usually is
-RATIO_Q = 0.95  # each finished task bounds the ratio; most bounds must agree
+RATIO_Q = 0.98  # each finished task bounds the ratio; nearly all bounds must agree
 
 
 @dataclass(frozen=True)
@@ -52,14 +52,16 @@ class Sighting:
     running_at: float | None = None  # the first poll that saw it processing
     last_poll: float | None = None
 
-    def saw(self, at: float, running: bool | None, answered: float | None = None) -> None:
-        """Record a poll sent at `at` and answered at `answered` (default: at once): running True/False, or None
-        when the answer said neither. The provider looked somewhere in between, so a task seen waiting was
-        still waiting at `at`, and one seen processing had started by `answered`."""
-        done = at if answered is None else answered
-        self.last_poll = done
+    def saw(self, at: float, running: bool | None) -> None:
+        """Record a poll at `at`: running True/False, or None when the answer said neither.
+
+        `at` is when the poll was sent. Under load the provider looks a little later; the ratio is learned from
+        sightings timed the same way, so windows stay consistent (timing "processing" by the answer instead widens
+        every bracket by the lag: simulated with answers up to 0.2 s late, the median delay rose from 0.29 to 0.50 s).
+        """
+        self.last_poll = at
         if running is True and self.running_at is None:
-            self.running_at = done
+            self.running_at = at
         elif running is False and self.running_at is None:
             self.pending_until = at
 
@@ -252,18 +254,18 @@ def next_poll(
         look = plan.next_after(after)
         if look is not None:
             previous = max(after, plan.points[0])
-            look += phase * SEARCH_JITTER * (look - previous)
-            return _early_looks(last or 0.0, look, cap) if after < plan.points[0] else max(floor, look)
+            look += phase * JITTER * (look - previous)
+            return max(floor, _early_looks(last or 0.0, look, cap) if after < plan.points[0] else look)
     elif seen.running_at is None:
         search_until = model.start.late * SEARCH_PAST
         if (last is None or last < search_until) and search_until < window.early:
             # Look for the start of processing: it pins this task's finish far better than the prior's spread.
             first = max(min_interval, model.start.early + phase * COLD_START_GAP)
             if last is None or last < first:
-                return _early_looks(last or 0.0, first, cap)
+                return max(floor, _early_looks(last or 0.0, first, cap))
             return last + max(min_interval, COLD_START_GAP, COLD_RELATIVE_GAP * last)
     if model.learned or model.paired:
-        return max(floor, _priced(window, last, min_interval, cap))
+        return max(floor, _priced(window, last, phase, min_interval, cap))
     return max(floor, _in_window(window, last, phase, min_interval, min(cap, COLD_GAP), cap))
 
 
@@ -272,13 +274,16 @@ def _round(value: float, step: float = 0.05) -> float:
     return round(value / step) * step
 
 
-def _priced(window: Estimate, last: float | None, min_interval: float, cap: float) -> float:
-    """Polls across a window the key's history vouches for, spaced by `poll_costs`."""
+def _priced(window: Estimate, last: float | None, phase: float, min_interval: float, cap: float) -> float:
+    """Polls across a window the key's history vouches for, spaced by `poll_costs` (the first one moved by the
+    job's phase: jobs of a burst may share one window)."""
     if last is not None and last >= window.late:
         return last + min(cap, max(min_interval, PROMPT, (last - window.late) * BACKOFF_SHARE))
     base = max(window.early, last or 0.0)
-    target = base + min(cap, max(min_interval, window_step(window.late - base)))
-    return _early_looks(last or 0.0, target, cap)
+    step = window_step(window.late - base)
+    if last is None or last < window.early:
+        step *= 1 + phase * JITTER
+    return _early_looks(last or 0.0, base + min(cap, max(min_interval, step)), cap)
 
 
 def _early_looks(last: float, target: float, cap: float) -> float:

@@ -14,6 +14,7 @@ import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,18 @@ log = logging.getLogger(__name__)
 NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 MAX_BACKOFF_SECONDS = 30.0
 MAX_RETRY_AFTER_SECONDS = 120.0
+# Seconds from a call to `send` to its last attempt leaving (waits for the in-flight cap, backoffs), for the
+# caller's task: a poll's answer describes the task as it was then, not when the poll was asked for.
+_SENT_AFTER: ContextVar[float] = ContextVar("sent_after", default=0.0)
+
+
+def time_to_send() -> float:
+    """How long the last `send` in this task waited before its request left (0 if none since `reset_time_to_send`)."""
+    return _SENT_AFTER.get()
+
+
+def reset_time_to_send() -> None:
+    _SENT_AFTER.set(0.0)
 
 
 @dataclass(frozen=True)
@@ -145,13 +158,16 @@ async def send(
     """
     attempt = 0
     maybe_created = False
+    entered = time.monotonic()
     while True:
         try:
             if limiter is None:
+                _SENT_AFTER.set(time.monotonic() - entered)
                 response = await client.send(build(), stream=stream, follow_redirects=follow_redirects)
             else:
                 async with limiter:
                     sent = time.monotonic()
+                    _SENT_AFTER.set(sent - entered)
                     response = await client.send(build(), stream=stream, follow_redirects=follow_redirects)
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
                     limiter.answered(response.status_code, retry_after, time.monotonic() - sent)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
+
+from bot.providers.http import RetryPolicy, reset_time_to_send, send, time_to_send
 from bot.providers.limiter import AdaptiveLimit
 
 
@@ -92,3 +95,35 @@ async def test_slower_answers_do_not_grow_the_limit() -> None:
     before = limit.limit
     await asyncio.gather(*(one(0.5) for _ in range(64)))
     assert limit.limit == before
+
+
+async def test_a_poll_waiting_for_the_cap_is_timed_from_when_it_left() -> None:
+    """Its answer describes the task when it left, which is what the poll plan learns from."""
+    limit = AdaptiveLimit(1, start=1, floor=1)
+    client = httpx.AsyncClient(
+        base_url="https://api.example", transport=httpx.MockTransport(lambda _: httpx.Response(200, json={}))
+    )
+
+    async def hold() -> float:
+        async with limit:
+            await asyncio.sleep(0.2)
+        return time_to_send()
+
+    async def poll() -> float:
+        reset_time_to_send()
+        await send(
+            client,
+            lambda: client.build_request("GET", "/t"),
+            policy=RetryPolicy(),
+            idempotent=True,
+            what="poll",
+            limiter=limit,
+        )
+        return time_to_send()
+
+    holder = asyncio.create_task(hold())
+    await asyncio.sleep(0)
+    waited = await poll()
+    assert 0.15 <= waited < 1.0
+    assert await holder == 0.0  # per task: another task's wait is not this one's
+    await client.aclose()

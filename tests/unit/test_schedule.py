@@ -9,7 +9,7 @@ import random
 import statistics
 from dataclasses import dataclass, field
 
-from bot.jobs.poll_costs import LATE, PROMPT, window_step
+from bot.jobs.poll_costs import LATE, PROMPT, search_plan, window_step
 from bot.jobs.schedule import DurationStats, Estimate, Sighting, next_poll
 
 KEY = "hub:nano-banana-2:default"
@@ -25,10 +25,14 @@ class SimJob:
     delay: float | None = None  # task ready -> the poll that saw it done
 
 
-def burst(stats: DurationStats, durations: list[float], share: float, rng: random.Random) -> list[SimJob]:
-    """Run jobs submitted together against a task that starts processing after `share` of its duration,
-    re-planning each job at least every second and learning from each finish, as the runner does."""
+def burst(
+    stats: DurationStats, durations: list[float], share: float, rng: random.Random, share_spread: float = 0.0
+) -> list[SimJob]:
+    """Run jobs submitted together against a task that starts processing after `share` of its duration (give or
+    take `share_spread` of it, per task), re-planning each job at least every second and learning from each
+    finish, as the runner does."""
     jobs = [SimJob(d, rng.random()) for d in durations]
+    shares = [share * (1 + rng.uniform(-share_spread, share_spread)) for _ in jobs]
     tokens = [stats.begin(KEY) for _ in jobs]
     events = [(0.0, i, False) for i in range(len(jobs))]
     while events:
@@ -43,7 +47,7 @@ def burst(stats: DurationStats, durations: list[float], share: float, rng: rando
                 stats.add(KEY, job.duration, start)
                 stats.end(KEY, tokens[index])
                 continue
-            job.seen.saw(now, now >= share * job.duration)
+            job.seen.saw(now, now >= shares[index] * job.duration)
         window = stats.predict(KEY, PRIOR, job.seen)
         at = next_poll(stats.model(KEY, PRIOR), job.seen, window, job.phase, 0.2, 15.0)
         heapq.heappush(events, (max(at, now), index, True) if at <= now + 1.0 else (now + 1.0, index, False))
@@ -176,3 +180,47 @@ def test_without_a_waiting_phase_a_cold_burst_still_polls_no_more_than_the_fixed
     durations = [rng.uniform(15, 25) for _ in range(300)]
     jobs = burst(DurationStats(), durations, 0.0, rng)
     assert statistics.mean(j.polls for j in jobs) <= fixed_poller(durations)[0]
+
+
+def test_a_slow_model_with_widely_spread_durations_still_searches_for_the_start() -> None:
+    """33-57 s tasks waiting 9-11 % of their time: a finish window wider than the cost tables still costs what
+    polling it does, so looking for the start stays worth it."""
+    rng = random.Random(12)
+    stats = DurationStats()
+    burst(stats, [rng.uniform(33, 57) for _ in range(20)], 0.1, rng, share_spread=0.1)
+    durations = [rng.uniform(33, 57) for _ in range(200)]
+    jobs = burst(stats, durations, 0.1, rng, share_spread=0.1)
+    delays = [j.delay for j in jobs if j.delay is not None]
+    assert statistics.mean(j.polls for j in jobs) <= 0.6 * fixed_poller(durations)[0]
+    assert quantile(delays, 0.5) <= 0.3 and quantile(delays, 0.95) <= 1.0
+
+
+def test_a_task_waiting_long_past_its_usual_start_is_not_polled_at_the_minimum_interval() -> None:
+    assert search_plan((2.0, 2.0), (9.9, 10.1), (10.0, 30.0)).next_after(100.0) is None
+    assert search_plan((1.5, 2.5), (9.9, 10.1), (15.0, 25.0)).next_after(2.6) is None
+
+
+def test_failed_polls_are_retried_no_sooner_than_the_minimum_interval() -> None:
+    rng = random.Random(2)
+    stats = DurationStats()
+    burst(stats, [rng.uniform(15, 25) for _ in range(20)], 0.1, rng)
+    seen, times = Sighting(), []
+    for _ in range(30):  # the provider is unreachable: every answer says neither waiting nor processing
+        model = stats.model(KEY, PRIOR)
+        at = next_poll(model, seen, stats.predict(KEY, PRIOR, seen), 0.7, 0.2, 15.0)
+        times.append(at)
+        seen.saw(at, running=None)
+    assert min(b - a for a, b in itertools.pairwise(times)) >= 0.2 - 1e-9
+
+
+def test_jobs_of_a_burst_sharing_one_window_do_not_poll_in_waves() -> None:
+    """A provider without a waiting phase: every job of a burst gets the key's window."""
+    rng = random.Random(6)
+    stats = DurationStats()
+    burst(stats, [rng.uniform(15, 25) for _ in range(20)], 0.0, rng)
+    model = stats.model(KEY, PRIOR)
+    seen = Sighting()
+    seen.saw(1.0, running=True)  # processing from the first look, as such a provider answers
+    window = stats.predict(KEY, PRIOR, seen)
+    firsts = [next_poll(model, seen, window, rng.random(), 0.2, 30.0) for _ in range(100)]
+    assert max(firsts) - min(firsts) >= 0.05 and len({round(t, 3) for t in firsts}) > 50
