@@ -86,21 +86,27 @@ class SearchPlan:
 
 
 @functools.lru_cache(maxsize=256)
-def search_plan(start: tuple[float, float], ratio: tuple[float, float], whole: tuple[float, float]) -> SearchPlan:
+def search_plan(
+    start: tuple[float, float],
+    ratio: tuple[float, float],
+    whole: tuple[float, float],
+    shift: tuple[float, float] = (0.0, 0.0),
+) -> SearchPlan:
     """The cheapest looks for a start spread evenly over `start` (seconds after submission), for a task whose
-    duration is `ratio` times its time to start and falls in `whole` (as `schedule` predicts windows)."""
+    duration is `ratio` times its time to start plus `shift` and falls in `whole` (as `schedule` predicts
+    windows)."""
     low, high = start
     count = SEARCH_POINTS
     points = tuple(low + (high - low) * i / count for i in range(count + 1))
-    latest = max(whole[1], ratio[1] * high)
+    latest = max(whole[1], ratio[1] * high + shift[1])
 
     def bracketed(before: float, at: float) -> float:  # the finish window a start seen between these gives
-        own = (max(at, ratio[0] * before), ratio[1] * at)
+        own = (max(at, ratio[0] * before + shift[0]), ratio[1] * at + shift[1])
         clipped = min(own[1], latest) - max(own[0], whole[0])
         return clipped if clipped > 0 else own[1] - own[0]  # as schedule._predict_paired does
 
     def unbracketed(after: float) -> float:  # ...and the one left when the search stops at `after`
-        return latest - max(whole[0], ratio[0] * after)
+        return latest - max(whole[0], ratio[0] * after + shift[0])
 
     cost = [0.0] * (count + 1)
     follow = [-1] * (count + 1)

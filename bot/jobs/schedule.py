@@ -81,10 +81,21 @@ class KeyModel:
 
     duration: Estimate  # where the whole duration falls
     start: Estimate  # where the start of processing falls
-    ratio: tuple[float, float]  # duration / time to start of processing, low and high
+    # A task's duration is `ratio` times its time to start of processing, plus `shift` seconds (low and high of
+    # each): a ratio where waiting scales with the work, (1, 1) plus the processing time where it does not.
+    ratio: tuple[float, float]
     learned: bool  # durations come from finished tasks
-    paired: bool = False  # and so does the ratio
+    paired: bool = False  # and so do ratio and shift
     spread: float = 0.0  # the width of the prior window
+    shift: tuple[float, float] = (0.0, 0.0)
+
+    def finish_after(self, waiting_at: float) -> float:
+        """The earliest finish of a task still waiting at `waiting_at`."""
+        return self.ratio[0] * waiting_at + self.shift[0]
+
+    def finish_by(self, started_by: float) -> float:
+        """The latest finish of a task that started by `started_by`."""
+        return self.ratio[1] * started_by + self.shift[1]
 
 
 class DurationStats:
@@ -183,12 +194,24 @@ def _fit(samples: list[Finished], prior: float, suspect: bool = False) -> KeyMod
             ratio = (low, high) if low <= high else (high, low)  # brackets disagree: the ratio varies
         else:
             ratio = (below[0], below[-1] * 2)
-        # Polls bracket each start only as closely as they were spaced; where durations and the ratio are both
+        # ...or by the time after it: duration - (poll at start) <= processing <= duration - (poll before start).
+        # Where waiting does not scale with the work (a queue), this is the narrower of the two.
+        shift = (0.0, 0.0)
+        shorter = sorted(s.duration - s.start_high for s in paired if s.start_high)
+        longer = sorted(s.duration - s.start_low for s in paired if s.start_low)
+        low, high = _quantile(shorter, RATIO_Q), _quantile(longer, 1 - RATIO_Q)
+        processing = (low, high) if low <= high else (high, low)
+        narrower = processing[1] - processing[0] < (ratio[1] - ratio[0]) * (start.early + start.late) / 2
+        # Processing times, like durations, are biased while a burst's first finishes are all there is.
+        if narrower and learned:
+            ratio, shift = (1.0, 1.0), processing
+        # Polls bracket each start only as closely as they were spaced; where durations and the model are both
         # known, the shortest durations bound it more tightly (not the longest: a burst's first finishes are
         # its short tasks).
-        if learned and duration.early / ratio[1] < start.late:
-            start = Estimate(max(start.early, duration.early / ratio[1]), start.late)
-        return KeyModel(duration, start, ratio, learned, paired=True, spread=guess.late - guess.early)
+        implied = (duration.early - shift[1]) / ratio[1]
+        if learned and implied < start.late:
+            start = Estimate(max(start.early, implied), start.late)
+        return KeyModel(duration, start, ratio, learned, paired=True, spread=guess.late - guess.early, shift=shift)
     low_share, high_share = PRIOR_START_SHARE
     start = Estimate(duration.early * low_share, duration.late * high_share)
     return KeyModel(duration, start, (1 / high_share, 1 / low_share), learned, spread=guess.late - guess.early)
@@ -214,15 +237,14 @@ def _predict(model: KeyModel, seen: Sighting) -> Estimate:
 
 
 def _predict_paired(model: KeyModel, seen: Sighting) -> Estimate:
-    """With the key's start-to-duration ratio learned: a window from this task's own start, within the key's
+    """With the key's start-to-finish model learned: a window from this task's own start, within the key's
     range (its latest end also from the latest start, which a burst's first finishes do not bias)."""
-    low, high = model.ratio
-    latest = max(model.duration.late, high * model.start.late)
+    latest = max(model.duration.late, model.finish_by(model.start.late))
     if seen.running_at is None:  # still waiting: it cannot finish before its start allows
-        return Estimate(min(max(model.duration.early, low * seen.pending_until), latest), latest)
+        return Estimate(min(max(model.duration.early, model.finish_after(seen.pending_until)), latest), latest)
     # Processing at its first look: it started after the key's usual earliest start.
     pending = seen.pending_until if seen.pending_until > 0 else min(model.start.early, seen.running_at)
-    own = Estimate(max(seen.running_at, low * pending), high * seen.running_at)
+    own = Estimate(max(seen.running_at, model.finish_after(pending)), model.finish_by(seen.running_at))
     clipped = Estimate(max(own.early, model.duration.early), min(own.late, latest))
     return clipped if clipped.early < clipped.late else own
 
@@ -249,6 +271,7 @@ def next_poll(
             (_round(model.start.early), _round(model.start.late)),
             (_round(model.ratio[0], 0.01), _round(model.ratio[1], 0.01)),
             (_round(model.duration.early), _round(model.duration.late)),
+            (_round(model.shift[0]), _round(model.shift[1])),
         )
         after = seen.pending_until if last is not None and last >= plan.points[0] else plan.points[0] - 1
         look = plan.next_after(after)

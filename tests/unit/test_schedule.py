@@ -26,13 +26,23 @@ class SimJob:
 
 
 def burst(
-    stats: DurationStats, durations: list[float], share: float, rng: random.Random, share_spread: float = 0.0
+    stats: DurationStats,
+    durations: list[float],
+    share: float,
+    rng: random.Random,
+    share_spread: float = 0.0,
+    waits: list[float] | None = None,
 ) -> list[SimJob]:
     """Run jobs submitted together against a task that starts processing after `share` of its duration (give or
     take `share_spread` of it, per task), re-planning each job at least every second and learning from each
-    finish, as the runner does."""
+    finish, as the runner does. With `waits`, task i instead waits waits[i] in a queue, then processes for
+    durations[i]."""
+    if waits is not None:
+        durations = [wait + work for wait, work in zip(waits, durations, strict=True)]
     jobs = [SimJob(d, rng.random()) for d in durations]
     shares = [share * (1 + rng.uniform(-share_spread, share_spread)) for _ in jobs]
+    if waits is not None:
+        shares = [wait / job.duration for wait, job in zip(waits, jobs, strict=True)]
     tokens = [stats.begin(KEY) for _ in jobs]
     events = [(0.0, i, False) for i in range(len(jobs))]
     while events:
@@ -224,3 +234,19 @@ def test_jobs_of_a_burst_sharing_one_window_do_not_poll_in_waves() -> None:
     window = stats.predict(KEY, PRIOR, seen)
     firsts = [next_poll(model, seen, window, rng.random(), 0.2, 30.0) for _ in range(100)]
     assert max(firsts) - min(firsts) >= 0.05 and len({round(t, 3) for t in firsts}) > 50
+
+
+def test_a_provider_whose_queue_wait_does_not_scale_with_the_task_is_polled_from_its_start() -> None:
+    """Waits of 0.5-10 s before 15-25 s of work: the finish is the start plus the work, not a multiple of it."""
+    polls, base, delays = [], [], []
+    for seed in range(3):
+        rng = random.Random(seed)
+        stats = DurationStats()
+        burst(stats, [rng.uniform(15, 25) for _ in range(20)], 0, rng, waits=[rng.uniform(0.5, 10) for _ in range(20)])
+        work, waits = [rng.uniform(15, 25) for _ in range(100)], [rng.uniform(0.5, 10) for _ in range(100)]
+        jobs = burst(stats, work, 0, rng, waits=waits)
+        polls += [j.polls for j in jobs]
+        base.append(fixed_poller([a + b for a, b in zip(waits, work, strict=True)])[0])
+        delays += [j.delay for j in jobs if j.delay is not None]
+    assert statistics.mean(polls) <= statistics.mean(base)
+    assert quantile(delays, 0.5) <= 0.3 and quantile(delays, 0.95) <= 1.0
