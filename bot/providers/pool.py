@@ -42,9 +42,9 @@ class LinearPool(httpcore.AsyncConnectionPool):
         now = time.monotonic()
         if now >= self._next_sweep:
             self._next_sweep = now + SWEEP_SECONDS
-            expired = [c for c in idle if c.has_expired()]
-            closing += expired
-            idle = [c for c in idle if id(c) not in {id(e) for e in expired}]
+            expired = {id(c) for c in idle if c.has_expired()}
+            closing += [c for c in idle if id(c) in expired]
+            idle = [c for c in idle if id(c) not in expired]
         # Beyond the keep-alive limit, the oldest idle connections go (upstream counts all connections here).
         surplus = max(0, len(idle) - self._max_keepalive_connections)
         closing += idle[:surplus]
