@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 EXTENSIONS = ("cogs.imagine", "cogs.edit", "cogs.quota", "cogs.results", "cogs.settings", "cogs.info")
 COMMANDS_HASH_KEY = "global_commands_hash"
+DISCORD_CONNECTIONS = 64  # discord.py's HTTP pool (see make_bot)
 
 
 def runner_config(settings: Settings) -> RunnerConfig:
@@ -91,9 +92,6 @@ def build_catalogue(settings: Settings, providers: Mapping[str, ImageProvider]) 
     """The live model list comes from the Hub; without a Hub key the bundled catalogue applies."""
     hub = providers.get("hub")
     return ModelCatalogue(hub if isinstance(hub, HubProvider) else None, settings.model_refresh_seconds)
-
-
-DISCORD_CONNECTIONS = 64
 
 
 def quota_config(settings: Settings) -> QuotaConfig:
