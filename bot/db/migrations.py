@@ -214,4 +214,13 @@ MIGRATIONS: tuple[str, ...] = (
     UPDATE jobs SET slot_at = submitted_at WHERE state IN ('submitted', 'running');
     CREATE INDEX jobs_slots ON jobs (user_id) WHERE slot_at IS NOT NULL AND state IN ('queued', 'submitted', 'running');
     """,
+    # 11: when a finished task started processing (its last poll still waiting and its first one processing, ms
+    # after submission), so a restarted process, and every other one, learns where starts pin finishes.
+    """
+    ALTER TABLE jobs ADD COLUMN start_low_ms INTEGER;
+    ALTER TABLE jobs ADD COLUMN start_high_ms INTEGER;
+    DROP INDEX jobs_durations;
+    CREATE INDEX jobs_durations ON jobs (state, finished_at, duration_key, duration_ms, start_low_ms, start_high_ms)
+        WHERE duration_ms IS NOT NULL;
+    """,
 )

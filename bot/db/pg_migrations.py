@@ -134,7 +134,15 @@ UPDATE jobs SET slot_at = submitted_at WHERE state IN ('submitted', 'running');
 CREATE INDEX jobs_slots ON jobs (user_id) WHERE slot_at IS NOT NULL AND state IN ('queued', 'submitted', 'running');
 """
 
-PG_MIGRATIONS: dict[int, str] = {7: _V7, 8: _V8, 9: _V9, 10: _V10}
+_V11 = """
+ALTER TABLE jobs ADD COLUMN start_low_ms INTEGER;
+ALTER TABLE jobs ADD COLUMN start_high_ms INTEGER;
+DROP INDEX jobs_durations;
+CREATE INDEX jobs_durations ON jobs (state, finished_at, duration_key, duration_ms, start_low_ms, start_high_ms)
+    WHERE duration_ms IS NOT NULL;
+"""
+
+PG_MIGRATIONS: dict[int, str] = {7: _V7, 8: _V8, 9: _V9, 10: _V10, 11: _V11}
 
 # The tables in dependency order (for copying a database between dialects).
 TABLES: tuple[str, ...] = (

@@ -72,6 +72,8 @@ class Job:
     retry_at: float | None = None
     closed_at: float | None = None
     slot_at: float | None = None
+    start_low_ms: int | None = None  # a finished task's last poll still waiting and first one processing
+    start_high_ms: int | None = None  # (ms after submission), when polls saw both
     answer_token: str | None = field(default=None, repr=False)  # a credential: never logged
 
     @classmethod

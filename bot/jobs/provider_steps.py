@@ -241,5 +241,6 @@ class ProviderSteps(JobMessages):
         start = (seen.pending_until, seen.running_at) if seen and seen.running_at and seen.pending_until else None
         self.stats.add(job.duration_key, duration_ms / 1000, start)
         self._own_finished.add(job.id)  # not to be learned twice when the durations are re-read
-        outcome = Outcome(JobState.SUCCEEDED, duration_ms=duration_ms, result_urls=status.images)
+        start_ms = (round(start[0] * 1000), round(start[1] * 1000)) if start else None
+        outcome = Outcome(JobState.SUCCEEDED, duration_ms=duration_ms, start_ms=start_ms, result_urls=status.images)
         return await self._settler.settle(job, outcome), images

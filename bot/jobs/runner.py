@@ -86,8 +86,8 @@ class JobRunner(ProviderSteps):
     async def start(self) -> None:
         """Learn durations from history, drop input bytes nobody needs, and start the sweeper, which claims every
         open job that no live process holds (all of them after a restart) and renews this process's leases."""
-        for key, duration_ms in reversed(await self._store.recent_durations()):
-            self.stats.add(key, duration_ms / 1000)
+        for duration in reversed(await self._store.recent_durations()):
+            self.stats.add(duration.key, duration.ms / 1000, duration.start)
         self._durations_until = self._durations_read = self._clock()
         swept = await self._store.sweep_input_bytes()
         if swept:
@@ -98,13 +98,13 @@ class JobRunner(ProviderSteps):
 
     async def learn_durations(self) -> None:
         """Add the task durations other processes learned since the last read (this process's own are known
-        already, with when each task started processing, which the rows do not keep)."""
-        for job_id, key, duration_ms, finished_at in await self._store.durations_since(self._durations_until):
-            if job_id in self._own_finished:
-                self._own_finished.discard(job_id)
+        already)."""
+        for duration in await self._store.durations_since(self._durations_until):
+            if duration.job_id in self._own_finished:
+                self._own_finished.discard(duration.job_id)
             else:
-                self.stats.add(key, duration_ms / 1000)
-            self._durations_until = max(self._durations_until, finished_at)
+                self.stats.add(duration.key, duration.ms / 1000, duration.start)
+            self._durations_until = max(self._durations_until, duration.finished_at)
         self._durations_read = self._clock()
 
     async def sweep(self) -> None:

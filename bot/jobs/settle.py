@@ -25,6 +25,7 @@ USER_CANCELLED = "user_cancelled"  # vs. "cancelled": the provider cancelled the
 
 _SETTLE = """
 UPDATE jobs SET state = :state, finished_at = :now, duration_ms = :duration_ms, result_urls = :result_urls,
+                start_low_ms = :start_low_ms, start_high_ms = :start_high_ms,
                 error_code = :error_code, error_message = :error_message, notice = :notice,
                 delivery_started_at = :delivery_started_at, closed_at = :closed_at,
                 lease_owner = CASE WHEN CAST(:closed_at AS DOUBLE PRECISION) IS NULL THEN lease_owner END,
@@ -47,6 +48,7 @@ class Outcome:
     code: str | None = None
     reason: str | None = None
     duration_ms: int | None = None
+    start_ms: tuple[int, int] | None = None  # the polls around its start of processing, ms after submission
     result_urls: tuple[str, ...] = ()
     quiet: bool = False
 
@@ -96,6 +98,8 @@ class Settler:
                     "state": outcome.state.value,
                     "now": now,
                     "duration_ms": outcome.duration_ms,
+                    "start_low_ms": outcome.start_ms[0] if outcome.start_ms else None,
+                    "start_high_ms": outcome.start_ms[1] if outcome.start_ms else None,
                     "result_urls": json.dumps(list(outcome.result_urls)),
                     "error_code": outcome.code,
                     "error_message": outcome.reason,
@@ -119,6 +123,8 @@ class Settler:
             state=outcome.state,
             finished_at=now,
             duration_ms=outcome.duration_ms,
+            start_low_ms=outcome.start_ms[0] if outcome.start_ms else None,
+            start_high_ms=outcome.start_ms[1] if outcome.start_ms else None,
             result_urls=outcome.result_urls,
             error_code=outcome.code,
             error_message=outcome.reason,

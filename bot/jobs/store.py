@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.db import Database
 from bot.db.database import Transaction
@@ -104,12 +104,12 @@ WHERE slot_at IS NOT NULL AND state IN ('queued', 'submitted', 'running')
 """
 _TAKE_SLOT = "UPDATE jobs SET slot_at = ? WHERE id = ? AND state = 'queued' AND slot_at IS NULL"
 _DURATIONS_SINCE = """
-SELECT id, duration_key, duration_ms, finished_at FROM jobs
+SELECT id, duration_key, duration_ms, finished_at, start_low_ms, start_high_ms FROM jobs
 WHERE state = 'succeeded' AND duration_ms IS NOT NULL AND finished_at > ?
 ORDER BY finished_at LIMIT ?
 """
 _RECENT_DURATIONS = """
-SELECT duration_key, duration_ms FROM jobs
+SELECT id, duration_key, duration_ms, finished_at, start_low_ms, start_high_ms FROM jobs
 WHERE state = 'succeeded' AND duration_ms IS NOT NULL
 ORDER BY finished_at DESC LIMIT ?
 """
@@ -125,6 +125,25 @@ HOT_QUERIES = {
     "recent_durations": (_RECENT_DURATIONS, (5000,)),
     "durations_since": (_DURATIONS_SINCE, (0.0, 5000)),
 }
+
+
+class Duration(NamedTuple):
+    """A succeeded job's task duration and, when its polls saw both, the last one still waiting and the first one
+    processing (ms after submission)."""
+
+    job_id: int
+    key: str
+    ms: int
+    finished_at: float
+    start_low_ms: int | None
+    start_high_ms: int | None
+
+    @property
+    def start(self) -> tuple[float, float] | None:
+        """The bracket around the task's start of processing, in seconds, if seen."""
+        if self.start_low_ms is None or self.start_high_ms is None:
+            return None
+        return self.start_low_ms / 1000, self.start_high_ms / 1000
 
 
 class LeaseLost(Exception):
@@ -276,15 +295,24 @@ class JobStore:
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         return self._db.transaction()
 
-    async def durations_since(self, finished_after: float, limit: int = 5000) -> list[tuple[int, str, int, float]]:
-        """Durations of jobs finished after a moment (id, key, ms, finished_at), oldest first."""
-        rows = await self._db.fetchall(_DURATIONS_SINCE, (finished_after, limit))
-        return [(int(r[0]), str(r[1]), int(r[2]), float(r[3])) for r in rows]
+    async def durations_since(self, finished_after: float, limit: int = 5000) -> list[Duration]:
+        """Durations of jobs finished after a moment, oldest first."""
+        return _durations(await self._db.fetchall(_DURATIONS_SINCE, (finished_after, limit)))
 
-    async def recent_durations(self, limit: int = 5000) -> list[tuple[str, int]]:
-        rows = await self._db.fetchall(_RECENT_DURATIONS, (limit,))
-        return [(str(r[0]), int(r[1])) for r in rows]
+    async def recent_durations(self, limit: int = 5000) -> list[Duration]:
+        """The latest durations, newest first."""
+        return _durations(await self._db.fetchall(_RECENT_DURATIONS, (limit,)))
 
 
 def _encoded(values: dict[str, Any]) -> dict[str, Any]:
     return {**values, "params": json.dumps(values["params"], sort_keys=True), "route": json.dumps(values["route"])}
+
+
+def _durations(rows: list[Any]) -> list[Duration]:
+    return [
+        Duration(int(r[0]), str(r[1]), int(r[2]), float(r[3]), _int_or_none(r[4]), _int_or_none(r[5])) for r in rows
+    ]
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)

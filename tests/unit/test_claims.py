@@ -153,14 +153,16 @@ async def test_the_per_user_cap_holds_across_processes(world: World) -> None:
 
 
 async def test_durations_learned_by_one_process_reach_the_others(world: World) -> None:
-    learner, service = world.make()
+    learner, service = world.make(dataclasses.replace(FAST, poll_max_interval=0.02))
     other, _ = world.make(dataclasses.replace(FAST, durations_refresh_interval=0))
     await other.start()
-    world.hub.default_plan = lambda: Plan(duration=0.05)
+    world.hub.default_plan = lambda: Plan(duration=1.0)  # "pending" for 0.1 s: polls see it start
     job = await service.create_generate(ALICE, "nano-banana", "a", ImageOptions())
     done = await finished(world, job.id, learner)
     assert done.duration_ms is not None and not other.stats._samples.get(done.duration_key)
     await other.sweep()
-    assert [f.duration for f in other.stats._samples[done.duration_key]] == [done.duration_ms / 1000]
+    [mine], [theirs] = learner.stats._samples[done.duration_key], other.stats._samples[done.duration_key]
+    assert theirs.duration == done.duration_ms / 1000 and theirs.start_low and theirs.start_high  # when it started too
+    assert (theirs.start_low, theirs.start_high) == pytest.approx((mine.start_low, mine.start_high), abs=0.001)
     await learner.learn_durations()  # its own result is not learned a second time
     assert len(learner.stats._samples[done.duration_key]) == 1

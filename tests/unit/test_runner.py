@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
@@ -198,6 +199,24 @@ async def test_durations_are_learned_and_reloaded(world: World) -> None:
     await fresh.start()
     estimate = fresh.stats.estimate("hub:nano-banana:default", 12)
     assert estimate.early == pytest.approx(0.05) and estimate.late == pytest.approx(0.05)
+
+
+async def test_a_restarted_bot_keeps_what_it_learned_of_when_tasks_start(world: World) -> None:
+    """The start-to-finish model (where a task's "processing" pins its finish) survives a restart, so the first
+    burst after one is planned as closely as the last one before it."""
+    runner, service = world.make(dataclasses.replace(FAST, poll_max_interval=0.02))
+    world.hub.default_plan = lambda: Plan(duration=1.0)  # "pending" for its first 0.1 s
+    jobs = [await service.create_generate(ALICE, "nano-banana", f"p{i}", ImageOptions()) for i in range(4)]
+    for job in jobs:
+        assert (await finished(world, job.id, runner)).state is JobState.SUCCEEDED
+    key = "hub:nano-banana:default"
+    learned = sorted((round(f.start_low, 3), round(f.start_high, 3)) for f in runner.stats._samples[key] if f.start_low)
+    assert len(learned) >= 3 and runner.stats.model(key, 12).paired
+    fresh, _ = world.make()
+    await fresh.start()
+    reloaded = sorted((round(f.start_low, 3), round(f.start_high, 3)) for f in fresh.stats._samples[key] if f.start_low)
+    assert len(reloaded) == len(learned) and fresh.stats.model(key, 12).paired
+    assert all(abs(a - b) <= 0.001 for x, y in zip(reloaded, learned, strict=True) for a, b in zip(x, y, strict=True))
 
 
 async def test_edit_inputs_survive_a_restart_and_are_dropped_once_hosted(world: World) -> None:
