@@ -1,6 +1,6 @@
 """Benchmark: K concurrent /imagine jobs through the real bot, the fake Discord and the fake Hub.
 
-    .venv/bin/python -m bench.run [--ks 1,100,500,1000] [--modes cold,warm] [--duration 20] [--warmup 20]
+    .venv/bin/python -m bench.run [--ks 1,100,500,1000] [--modes cold,warm,restarted] [--duration 20] [--warmup 20]
                                   [--single-rounds 5]
 
 The bot runs in its own process (so RSS and loop lag are the bot's alone) with production timing
@@ -13,7 +13,9 @@ settings; this process runs both fakes and measures, per K:
   peak RSS           VmHWM of the bot process
   loop lag p99       the bot's event loop, sampled every 10 ms
 Cold: a fresh bot with an empty database for each K. Warm: one fresh bot that first runs a warm-up batch, so it
-has learned typical durations as a bot in service has, then every K in turn. Where the added latency goes:
+has learned typical durations as a bot in service has, then every K in turn. Restarted (not in the defaults):
+a bot runs the warm-up batch and stops, then a fresh bot on the same database runs every K in turn, as after
+a deploy. Where the added latency goes:
 "wait" (task ready -> the bot's poll that saw it done), "fetch" (-> its result file served), "post" (-> the
 message at the fake Discord).
 """
@@ -225,10 +227,15 @@ def report(title: str, rounds: list[Round], lag_samples: list[tuple[float, float
 
 
 async def session(
-    ks: list[int], warmup: int, discord_fake: FakeDiscord, hub: FakeHub, single_rounds: int = 1
+    ks: list[int],
+    warmup: int,
+    discord_fake: FakeDiscord,
+    hub: FakeHub,
+    single_rounds: int = 1,
+    database: Path | None = None,
 ) -> tuple[list[Round], list[list[float]], list[tuple[float, float]]]:
-    """One fresh bot process with an empty database: `warmup` jobs unmeasured, then one round per K (K = 1:
-    `single_rounds` rounds, one after another, reported as one)."""
+    """One fresh bot process, with an empty database unless `database` is given: `warmup` jobs unmeasured, then
+    one round per K (K = 1: `single_rounds` rounds, one after another, reported as one)."""
     with tempfile.TemporaryDirectory() as tmp:
         lag_file = Path(tmp) / "lag.json"
         env = {
@@ -239,18 +246,18 @@ async def session(
             "MOUNTSEA_API_KEY": hub.api_key,
             "MOUNTSEA_BASE_URL": hub.url,
             "RESULT_URLS_ALLOW_PRIVATE": "true",  # the fake Hub serves results from 127.0.0.1
-            "DATABASE_PATH": str(Path(tmp) / "bench.db"),
+            "DATABASE_PATH": str(database or Path(tmp) / "bench.db"),
             "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
             "PYTHONPATH": str(ROOT),
         }
-        syncs = sum(1 for _, _, path in discord_fake.requests if path.endswith("/commands"))
+        identified = discord_fake.identifies
         proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.bot_process", cwd=tmp, env=env)
         rounds: list[Round] = []
         windows: list[list[float]] = []
         try:
             async with asyncio.timeout(30):
-                # Ready once it has synced its commands (a PUT .../commands), as every start does.
-                while sum(1 for _, _, path in discord_fake.requests if path.endswith("/commands")) <= syncs:
+                # Ready once it has identified on the gateway (after its setup: commands synced, jobs resumed).
+                while discord_fake.identifies <= identified:
                     await asyncio.sleep(0.05)
             await asyncio.sleep(1.0)
             if warmup:
@@ -313,6 +320,14 @@ async def main() -> None:
             print(f"warm (one bot, {args.warmup} warm-up jobs first)", flush=True)
             rounds, windows, lag = await session(ks, args.warmup, discord_fake, hub, args.single_rounds)
             results.append((f"warm: one bot after {args.warmup} warm-up jobs, K in turn", rounds, windows, lag))
+        if "restarted" in modes:
+            print(f"restarted (a bot runs {args.warmup} jobs and stops; a fresh one takes its database)", flush=True)
+            with tempfile.TemporaryDirectory() as tmp:
+                database = Path(tmp) / "kept.db"
+                await session([], args.warmup, discord_fake, hub, database=database)
+                rounds, windows, lag = await session(ks, 0, discord_fake, hub, args.single_rounds, database=database)
+            title = f"restarted: a fresh bot on the database of one that ran {args.warmup} jobs, K in turn"
+            results.append((title, rounds, windows, lag))
     fake_probe.cancel()
     for title, rounds, windows, lag in results:
         report(title, rounds, lag, windows)
