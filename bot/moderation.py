@@ -14,6 +14,8 @@ spaces, line breaks, accents, full-width letters and invisible characters cannot
 
 from __future__ import annotations
 
+import functools
+import re
 import unicodedata
 from collections.abc import Collection, Iterable
 
@@ -56,8 +58,13 @@ def _fold(char: str) -> str:
     return char
 
 
+_ASCII_WORD = re.compile(r"[a-z0-9]+")
+
+
 def tokens(text: str) -> tuple[str, ...]:
     """The comparable word sequence of a text (see the module docstring)."""
+    if text.isascii():  # most prompts: nothing to normalise, fold or split by character (25x faster)
+        return tuple(_ASCII_WORD.findall(text.lower()))
     out: list[str] = []
     word: list[str] = []
     previous = ""
@@ -108,21 +115,31 @@ def clean_term(term: str) -> str:
     return cleaned
 
 
-def _contains(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
-    size = len(needle)
-    if size == 0 or size > len(haystack):
-        return False
-    first = needle[0]
-    return any(haystack[i] == first and haystack[i : i + size] == needle for i in range(len(haystack) - size + 1))
+@functools.lru_cache(maxsize=256)
+def _by_first_word(terms: tuple[str, ...]) -> dict[str, list[tuple[int, tuple[str, ...]]]]:
+    """A blocklist's terms as word sequences, by first word (with their place in the list), built once per
+    blocklist rather than for every prompt checked against it."""
+    index: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
+    for place, term in enumerate(terms):
+        words = tokens(term)
+        if words:
+            index.setdefault(words[0], []).append((place, words))
+    return index
 
 
 def first_blocked(text: str, terms: Iterable[str]) -> str | None:
     """The first term of `terms` that occurs in `text` as a whole word or phrase, else None."""
+    listed = tuple(terms)
+    if not listed:
+        return None
+    index = _by_first_word(listed)
     words = tokens(text)
-    for term in terms:
-        if _contains(words, tokens(term)):
-            return term
-    return None
+    first: int | None = None
+    for at, word in enumerate(words):
+        for place, needle in index.get(word, ()):
+            if (first is None or place < first) and words[at : at + len(needle)] == needle:
+                first = place
+    return None if first is None else listed[first]
 
 
 def with_term(terms: Iterable[str], term: str) -> tuple[list[str], bool]:

@@ -67,6 +67,33 @@ def test_first_of_several_terms_is_reported() -> None:
     assert first_blocked("a cat and a dog", ["horse", "dog", "cat"]) == "dog"
 
 
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("Kill_All the-Things!", ("kill", "all", "the", "things")),  # "_" and "-" separate words
+        ("don't\tstop\x00now", ("don", "t", "stop", "now")),  # so do tabs and control characters
+        ("R2D2 vs C3PO, 1984", ("r2d2", "vs", "c3po", "1984")),
+        ("  ", ()),
+        ("MiXeD cAsE", ("mixed", "case")),
+    ],
+)
+def test_plain_ascii_text_splits_into_the_same_words_as_any_text(text: str, words: tuple[str, ...]) -> None:
+    assert tokens(text) == words
+    # The same text with one non-ASCII character beside it tokenizes the same way up to that character.
+    assert tokens(text + " é") == (*words, "e")
+
+
+def test_a_full_blocklist_reports_the_first_listed_term_that_occurs() -> None:
+    terms = [f"term{i}" for i in range(190)] + ["red fox", "red", "blue whale", "whale", "fox den"]
+    assert first_blocked("a red fox naps", terms) == "red fox"  # listed before "red"
+    assert first_blocked("a red sky", terms) == "red"
+    assert first_blocked("a whale, then a blue whale", terms) == "blue whale"
+    assert first_blocked("the fox den of a red fox", terms) == "red fox"
+    assert first_blocked("a blue sky over the fox", terms) is None
+    assert first_blocked("TERM189 and term7", terms) == "term7"
+    assert first_blocked("a red fox", ()) is None
+
+
 def test_clean_term_trims_and_refuses_empty_or_long_terms() -> None:
     assert clean_term("  blood \t  bath ") == "blood bath"
     with pytest.raises(ValueError, match="letter or digit"):
