@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import math
 import os
@@ -277,8 +276,11 @@ async def session(
                 windows.append([spans[0][0], spans[-1][1]])
         finally:
             proc.send_signal(signal.SIGTERM)
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:  # never leave it running: a restarted bot would share its database
+                proc.kill()
+                await proc.wait()
         lag_samples = json.loads(lag_file.read_text()) if lag_file.exists() else []
     return rounds, windows, lag_samples
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from bot.db.base import Row
@@ -78,7 +78,9 @@ class Job:
 
     @classmethod
     def from_row(cls, row: Row) -> Job:
-        data = dict(row)
+        # Only the columns this version knows: during a rolling upgrade on PostgreSQL, a newer process may have
+        # added columns while this one still runs.
+        data = {name: value for name, value in dict(row).items() if name in _JOB_FIELDS}
         data["state"] = JobState(data["state"])
         data["params"] = json.loads(data["params"])
         data["result_urls"] = tuple(json.loads(data["result_urls"] or "[]"))
@@ -94,6 +96,9 @@ class Job:
     def count(self) -> int:
         count = self.params.get("num_images", 1)
         return count if isinstance(count, int) else 1
+
+
+_JOB_FIELDS = frozenset(f.name for f in fields(Job))
 
 
 @dataclass(frozen=True)

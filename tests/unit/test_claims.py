@@ -152,6 +152,16 @@ async def test_the_per_user_cap_holds_across_processes(world: World) -> None:
     assert second.submitted_at >= first.finished_at
 
 
+async def test_a_process_keeps_working_when_a_newer_one_adds_columns(world: World) -> None:
+    """Several processes on PostgreSQL are upgraded one at a time: the first new one migrates the shared database
+    while the others still run, and the ones still running the old version must go on reading job rows."""
+    runner, service = world.make()
+    await world.db.execute("ALTER TABLE jobs ADD COLUMN from_a_newer_version INTEGER")
+    world.hub.default_plan = lambda: Plan(duration=0.05)
+    job = await service.create_generate(ALICE, "nano-banana", "a", ImageOptions())
+    assert (await finished(world, job.id, runner)).state is JobState.SUCCEEDED
+
+
 async def test_durations_learned_by_one_process_reach_the_others(world: World) -> None:
     learner, service = world.make(dataclasses.replace(FAST, poll_max_interval=0.02))
     other, _ = world.make(dataclasses.replace(FAST, durations_refresh_interval=0))
