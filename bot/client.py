@@ -17,7 +17,7 @@ from bot.config import Settings
 from bot.db import Database
 from bot.db.meta import get_meta, set_meta
 from bot.guild_config import load
-from bot.i18n import DEFAULT_LOCALE
+from bot.i18n import DEFAULT_LOCALE, preload
 from bot.i18n.translator import CatalogueTranslator
 from bot.jobs.messages import RunnerConfig
 from bot.jobs.runner import JobRunner
@@ -189,6 +189,7 @@ class ImageBot(commands.Bot):
         if not self.catalogue.refreshed:
             await self.catalogue.refresh()
         self.catalogue.start()
+        preload()
         await self.tree.set_translator(CatalogueTranslator())  # before the sync, which asks it
         for extension in EXTENSIONS:
             await self.load_extension(extension)

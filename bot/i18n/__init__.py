@@ -69,6 +69,13 @@ def catalogue(locale: str, domain: str = "messages") -> Catalogue:
     return _read(locale, domain)
 
 
+def preload() -> None:
+    """Read every language's messages now (at startup) rather than in the first request that needs them, which
+    would wait ~30 ms per language for the catalogue to be parsed."""
+    for locale in LANGUAGES:
+        catalogue(locale)
+
+
 def _format_value(locale: str, name: str, value: object) -> str:
     if isinstance(value, Msg):
         return value.render(locale)
