@@ -180,27 +180,19 @@ def _fit(samples: list[Finished], prior: float, suspect: bool = False) -> KeyMod
         learned = learned and not suspect
     paired = [s for s in samples if s.start_low is not None and s.start_high is not None]
     if len(paired) >= MIN_SAMPLES:
+        brackets = [(s.duration, s.start_low, s.start_high) for s in paired if s.start_low and s.start_high]
         # Low end from the polls that still saw each task waiting: a bound a start is rarely below.
-        lows = sorted(s.start_low for s in paired if s.start_low)
-        highs = sorted(s.start_high for s in paired if s.start_high)
-        start = Estimate(_quantile(lows, 0.02), _quantile(highs, 0.98))
+        start = Estimate(
+            _quantile(sorted(b[1] for b in brackets), 0.02), _quantile(sorted(b[2] for b in brackets), 0.98)
+        )
         if len(paired) < TRUSTED_SAMPLES:
             start = _union(start, Estimate(duration.early * PRIOR_START_SHARE[0], duration.late * PRIOR_START_SHARE[1]))
-        # Each task bounds its ratio: duration / (poll at start) <= ratio <= duration / (poll before start).
-        below = sorted(s.duration / s.start_high for s in paired if s.start_high)
-        above = sorted(s.duration / s.start_low for s in paired if s.start_low)
-        if len(above) >= MIN_SAMPLES:
-            low, high = _quantile(below, RATIO_Q), _quantile(above, 1 - RATIO_Q)
-            ratio = (low, high) if low <= high else (high, low)  # brackets disagree: the ratio varies
-        else:
-            ratio = (below[0], below[-1] * 2)
+        # Each task bounds its ratio: duration / (poll at start) <= ratio <= duration / (poll before start)...
+        ratio = _agreed([d / high for d, _, high in brackets], [d / low for d, low, _ in brackets])
         # ...or by the time after it: duration - (poll at start) <= processing <= duration - (poll before start).
         # Where waiting does not scale with the work (a queue), this is the narrower of the two.
         shift = (0.0, 0.0)
-        shorter = sorted(s.duration - s.start_high for s in paired if s.start_high)
-        longer = sorted(s.duration - s.start_low for s in paired if s.start_low)
-        low, high = _quantile(shorter, RATIO_Q), _quantile(longer, 1 - RATIO_Q)
-        processing = (low, high) if low <= high else (high, low)
+        processing = _agreed([d - high for d, _, high in brackets], [d - low for d, low, _ in brackets])
         narrower = processing[1] - processing[0] < (ratio[1] - ratio[0]) * (start.early + start.late) / 2
         # Processing times, like durations, are biased while a burst's first finishes are all there is.
         if narrower and learned:
@@ -215,6 +207,12 @@ def _fit(samples: list[Finished], prior: float, suspect: bool = False) -> KeyMod
     low_share, high_share = PRIOR_START_SHARE
     start = Estimate(duration.early * low_share, duration.late * high_share)
     return KeyModel(duration, start, (1 / high_share, 1 / low_share), learned, spread=guess.late - guess.early)
+
+
+def _agreed(lower_bounds: list[float], upper_bounds: list[float]) -> tuple[float, float]:
+    """The range nearly all tasks' bounds agree on (its ends swapped where they disagree: the value varies)."""
+    low, high = _quantile(sorted(lower_bounds), RATIO_Q), _quantile(sorted(upper_bounds), 1 - RATIO_Q)
+    return (low, high) if low <= high else (high, low)
 
 
 def _union(a: Estimate, b: Estimate) -> Estimate:
